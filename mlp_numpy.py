@@ -1,0 +1,384 @@
+"""The shared numpy MLP: ReLU layers, hand-written backward pass, Adam, losses.
+
+Every experiment in this project trains networks with this file and nothing
+else, so it is written to be read in one sitting and to be fast:
+
+* float32 by default (float64 on request, which the gradient-check tests use);
+* all parameters live in ONE flat buffer (and all gradients in another), with
+  each layer's W and b as views into it, so Adam updates every parameter in a
+  single sweep;
+* the hot loop allocates nothing big: activations, masks and gradients go into
+  preallocated per-batch-size buffers through numpy's ``out=`` arguments.  A
+  fresh multi-megabyte temporary per step is handed back to the OS and
+  page-faulted in again on the next step, which cost ~40 % of an epoch on a
+  2x1200 net before these buffers existed (see ``bench_mlp.py``).
+
+Shapes: inputs are (batch, features); W of layer l is (fan_in, fan_out), so a
+layer is ``relu(x @ W + b)``; the last layer has no ReLU and returns logits.
+"""
+
+import os
+import platform
+import sys
+
+import numpy as np
+
+# ----------------------------------------------------------------------------
+# The network
+# ----------------------------------------------------------------------------
+
+
+class MLP:
+    """ReLU multilayer perceptron with a hand-written backward pass.
+
+    ``MLP([784, 256, 10], seed=0)`` draws He (Kaiming-normal) weights and zero
+    biases from ``np.random.default_rng(seed)``.  ``init_params`` starts from
+    given weights instead (a flat vector as in ``mlp.params``), which the
+    ghost-logit experiment uses to give a student the teacher's *initial*
+    weights.
+
+    ``forward`` keeps the activations that ``backward`` needs in buffers owned
+    by the model: the logits it returns are overwritten by the next forward of
+    the same batch size.  Use ``predict_logits`` for a fresh array.
+    """
+
+    FLUSH_BELOW = 1e-30
+
+    def __init__(self, sizes, seed=0, init_params=None, dtype=np.float32):
+        if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
+            raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
+        self.sizes = [int(s) for s in sizes]
+        self.dtype = np.dtype(dtype)
+        shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
+        n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in shapes)
+        self.params = np.zeros(n_params, self.dtype)
+        self.grads = np.zeros(n_params, self.dtype)
+        self.W, self.b = self._layer_views(self.params, shapes)
+        self.dW, self.db = self._layer_views(self.grads, shapes)
+        if init_params is None:
+            rng = np.random.default_rng(seed)
+            for W in self.W:  # He init: keeps activation variance ~constant through ReLUs
+                W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
+        else:
+            init_params = np.asarray(init_params)
+            if init_params.shape != (n_params,):
+                raise ValueError(f"init_params has shape {init_params.shape}, "
+                                 f"this MLP needs ({n_params},)")
+            self.params[...] = init_params
+        self._buffers = {}  # batch size -> activation / mask buffers
+
+    @staticmethod
+    def _layer_views(flat, shapes):
+        Ws, bs, offset = [], [], 0
+        for fan_in, fan_out in shapes:
+            Ws.append(flat[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out))
+            offset += fan_in * fan_out
+            bs.append(flat[offset:offset + fan_out])
+            offset += fan_out
+        return Ws, bs
+
+    def _buffers_for(self, batch_size):
+        """Per-batch-size activation, mask and delta buffers (made once, reused)."""
+        if batch_size not in self._buffers:
+            if len(self._buffers) >= 4:  # e.g. train, last partial batch, eval
+                self._buffers.pop(next(iter(self._buffers)))
+            hidden = self.sizes[1:-1]
+            self._buffers[batch_size] = {
+                "acts": [np.empty((batch_size, h), self.dtype) for h in hidden]
+                + [np.empty((batch_size, self.sizes[-1]), self.dtype)],
+                "masks": [np.empty((batch_size, h), bool) for h in hidden],
+                "deltas": [np.empty((batch_size, h), self.dtype) for h in hidden],
+                "dx": np.empty((batch_size, self.sizes[0]), self.dtype),
+            }
+        return self._buffers[batch_size]
+
+    def forward(self, x):
+        """Logits for a batch x (batch, n_in); remembers activations for backward."""
+        buf = self._buffers_for(len(x))
+        self._input, self._acts = x, buf["acts"]
+        h = x
+        for layer, (W, b, out) in enumerate(zip(self.W, self.b, buf["acts"])):
+            np.matmul(h, W, out=out)
+            out += b
+            if layer < len(self.W) - 1:
+                np.maximum(out, 0, out=out)
+            h = out
+        return h
+
+    def backward(self, dlogits, input_grad=False):
+        """Fill ``self.grads`` with dL/dparams given dL/dlogits of the last forward.
+
+        Returns dL/dinput (a reused buffer) if ``input_grad`` is true, else None.
+        The first layer's input gradient costs a whole GEMM, so it is skipped
+        unless asked for.
+        """
+        buf = self._buffers_for(len(self._input))
+        # A confident softmax puts float32 denormals (< 1.2e-38) into dL/dlogits,
+        # and denormal operands make every GEMM below ~100x slower (measured);
+        # values under 1e-30 cannot move a weight, so they become exact zeros.
+        delta = np.asarray(dlogits, self.dtype)
+        delta = np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
+        for layer in range(len(self.W) - 1, -1, -1):
+            below = self._input if layer == 0 else self._acts[layer - 1]
+            np.matmul(below.T, delta, out=self.dW[layer])
+            np.sum(delta, axis=0, out=self.db[layer])
+            if layer == 0:
+                if not input_grad:
+                    return None
+                return np.matmul(delta, self.W[0].T, out=buf["dx"])
+            d_below = buf["deltas"][layer - 1]
+            np.matmul(delta, self.W[layer].T, out=d_below)
+            mask = buf["masks"][layer - 1]
+            np.greater(below, 0, out=mask)  # ReLU'(z) = 1 where the activation is positive
+            np.multiply(d_below, mask, out=d_below)
+            delta = d_below
+
+    def predict_logits(self, x, batch_size=1000):
+        """Logits for any number of examples, as a fresh array (no gradients kept)."""
+        out = np.empty((len(x), self.sizes[-1]), self.dtype)
+        for start in range(0, len(x), batch_size):
+            out[start:start + batch_size] = self.forward(x[start:start + batch_size])
+        return out
+
+    def accuracy(self, x, labels, n_classes=None):
+        """Fraction of examples whose argmax over the first ``n_classes`` logits is the label."""
+        logits = self.predict_logits(x)[:, :n_classes]
+        return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+# ----------------------------------------------------------------------------
+# Adam
+# ----------------------------------------------------------------------------
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) with bias correction and optional L2 weight decay.
+
+    The same update as ``torch.optim.Adam``: weight decay is added to the
+    gradient (g += wd * p) before the moments, then
+
+        m = b1 m + (1-b1) g,   v = b2 v + (1-b2) g^2,
+        p -= lr * m_hat / (sqrt(v_hat) + eps),  m_hat = m/(1-b1^t), v_hat = v/(1-b2^t).
+
+    The moments are stored unnormalised, m' = m/(1-b1) and v' = v/(1-b2),
+    which saves two elementwise passes a step; all the constants then fold
+    into one step size and one epsilon (see ``step``), algebraically the same
+    update.
+
+    Elementwise passes over millions of parameters are memory-bound, so the
+    flat parameter vector is updated in cache-sized blocks: each block makes
+    all ten passes while it sits in L2 (measured 2x faster than whole-array
+    passes on a 2x1200 net).  A second thread made it slower, not faster:
+    OpenBLAS's worker keeps spinning on the other core after each GEMM.
+    """
+
+    BLOCK = 1 << 15  # elements per block: 128 KiB per float32 array, 5 arrays fit in L2
+    # A parameter whose gradient becomes exactly zero (a ReLU unit that died)
+    # has its moment decay geometrically into float32's denormal range, where
+    # every arithmetic op is ~100x slower; a 2x1200 epoch was seen to double
+    # in time.  Moments below 1e-30 change no update by more than ~1e-22, so
+    # they are set to zero every 64 steps (a moment needs >170 steps to fall
+    # from 1e-30 to the denormals at beta1 = 0.9).
+    FLUSH_EVERY, FLUSH_BELOW = 64, 1e-30
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+        if params.ndim != 1 or not params.flags.c_contiguous:
+            raise ValueError("Adam expects the model's flat parameter vector (mlp.params)")
+        self.params, self.lr, self.eps = params, lr, eps
+        self.beta1, self.beta2 = betas
+        self.weight_decay = params.dtype.type(weight_decay)
+        self.t = 0
+        self.m = np.zeros_like(params)  # m' = m / (1 - beta1)
+        self.v = np.zeros_like(params)  # v' = v / (1 - beta2)
+        n = len(params)
+        self.blocks = [slice(i, min(i + self.BLOCK, n)) for i in range(0, n, self.BLOCK)]
+        self._tmp = np.empty(min(self.BLOCK, n), params.dtype)
+
+    def step(self, grads):
+        """Update the parameters in place from ``grads`` (modified if weight decay is on)."""
+        self.t += 1
+        b1, b2, t = self.beta1, self.beta2, self.t
+        # Fold bias correction and the m', v' scalings into two constants.
+        step_size = self.lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t) * (1 - b1) / np.sqrt(1 - b2)
+        eps = self.eps * np.sqrt(1 - b2 ** t) / np.sqrt(1 - b2)
+        step_size, eps = self.params.dtype.type(step_size), self.params.dtype.type(eps)
+        for block in self.blocks:
+            self._update_block(block, grads, step_size, eps)
+
+    def _update_block(self, block, grads, step_size, eps):
+        p, g, m, v = self.params[block], grads[block], self.m[block], self.v[block]
+        tmp = self._tmp[:len(p)]
+        if self.weight_decay:
+            np.multiply(p, self.weight_decay, out=tmp)
+            g += tmp
+        m *= self.beta1                 # m' <- beta1 m' + g
+        m += g
+        v *= self.beta2                 # v' <- beta2 v' + g^2
+        np.square(g, out=tmp)
+        v += tmp
+        if self.t % self.FLUSH_EVERY == 0:
+            m[np.abs(m) < self.FLUSH_BELOW] = 0
+            v[v < self.FLUSH_BELOW] = 0
+        np.sqrt(v, out=tmp)             # p <- p - step_size * m' / (sqrt(v') + eps')
+        tmp += eps
+        np.divide(m, tmp, out=tmp)
+        tmp *= step_size
+        p -= tmp
+
+
+# ----------------------------------------------------------------------------
+# Losses: each returns (mean loss over the batch, dL/dlogits)
+# ----------------------------------------------------------------------------
+
+
+def log_softmax(logits, temperature=1.0):
+    """log softmax(logits / T) along the last axis, stable for any logit size."""
+    z = logits / temperature
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+def softmax(logits, temperature=1.0):
+    """softmax(logits / T) along the last axis."""
+    return np.exp(log_softmax(logits, temperature))
+
+
+def logsumexp(z, axis=-1):
+    """log(sum(exp(z))) along an axis without overflow."""
+    top = z.max(axis=axis, keepdims=True)
+    return np.squeeze(top + np.log(np.exp(z - top).sum(axis=axis, keepdims=True)), axis)
+
+
+def cross_entropy(logits, labels):
+    """Softmax cross-entropy on integer labels."""
+    n = len(labels)
+    log_p = log_softmax(logits)
+    rows = np.arange(n)
+    loss = -log_p[rows, labels].mean()
+    grad = np.exp(log_p)
+    grad[rows, labels] -= 1
+    grad /= n
+    return float(loss), grad
+
+
+def distillation_loss(logits, target_probs, temperature):
+    """T^2 * KL(target || softmax(logits / T)), the soft-target loss of Hinton et al.
+
+    KL differs from the soft cross-entropy only by the targets' entropy (a
+    constant), so the gradient is the same, T * (softmax(logits/T) - target);
+    KL is reported because it is 0 at a perfect match.  The T^2 factor keeps
+    gradient magnitudes comparable across temperatures.
+    """
+    n, T = len(logits), float(temperature)
+    log_q = log_softmax(logits, T)
+    p = target_probs
+    p_log_p = p * np.log(np.where(p > 0, p, 1))  # 0 log 0 = 0
+    loss = T * T * (p_log_p - p * log_q).sum(axis=-1).mean()
+    grad = (np.exp(log_q) - p) * (T / n)
+    return float(loss), grad.astype(logits.dtype, copy=False)
+
+
+def mse_loss(logits, targets):
+    """Mean over all elements of (logits - targets)^2."""
+    diff = logits - targets
+    return float(np.mean(diff * diff)), diff * (2.0 / diff.size)
+
+
+def group_logsumexp(logits, groups):
+    """Super-class logits: the logsumexp of each group's sub-logits.
+
+    ``groups`` is a (G, k) integer array, row g listing the logit indices of
+    group g.  Returns the (batch, G) grouped logits and the within-group
+    softmax (batch, G, k), which is exactly d(grouped logit)/d(sub-logit).
+    """
+    sub = logits[:, groups]
+    return logsumexp(sub, axis=-1), softmax(sub)
+
+
+def grouped_cross_entropy(logits, super_labels, groups):
+    """Cross-entropy on super-class labels through log-sum-exp grouped logits."""
+    grouped, within = group_logsumexp(logits, groups)
+    loss, d_grouped = cross_entropy(grouped, super_labels)
+    grad = np.zeros_like(logits)
+    grad[:, groups] = d_grouped[:, :, None] * within
+    return loss, grad
+
+
+# ----------------------------------------------------------------------------
+# Data helpers
+# ----------------------------------------------------------------------------
+
+
+def minibatches(arrays, batch_size, rng):
+    """Yield shuffled mini-batches of a tuple of arrays that share their first axis.
+
+    One permutation per call from ``rng``; the last batch may be smaller.  The
+    batches are gathered with ``np.take`` into buffers that are reused, so a
+    yielded batch is only valid until the next one is drawn.
+    """
+    n = len(arrays[0])
+    order = rng.permutation(n)
+    buffers = [np.empty((min(batch_size, n),) + a.shape[1:], a.dtype) for a in arrays]
+    for start in range(0, n, batch_size):
+        idx = order[start:start + batch_size]
+        yield tuple(np.take(a, idx, axis=0, out=buf[:len(idx)])
+                    for a, buf in zip(arrays, buffers))
+
+
+def jitter(images, max_shift, rng, side=28):
+    """Translate each flattened side x side image by its own random (dy, dx) in
+    [-max_shift, max_shift], filling with zeros: one vectorised gather for the batch."""
+    n, k = len(images), int(max_shift)
+    if k == 0:
+        return images.copy()
+    padded = np.pad(images.reshape(n, side, side), ((0, 0), (k, k), (k, k)))
+    dy, dx = rng.integers(-k, k + 1, size=(2, n))
+    grid = np.arange(side)
+    rows = (grid[None, :] + k - dy[:, None])[:, :, None]
+    cols = (grid[None, :] + k - dx[:, None])[:, None, :]
+    return padded[np.arange(n)[:, None, None], rows, cols].reshape(n, side * side)
+
+
+# ----------------------------------------------------------------------------
+# Environment record (goes into every results JSON and the benchmark output)
+# ----------------------------------------------------------------------------
+
+
+def environment():
+    """Python, numpy, BLAS (build and the kernel chosen at run time) and CPU."""
+    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {
+        "python": sys.version.split()[0],
+        "numpy": np.__version__,
+        "blas": f"{blas.get('name', '?')} {blas.get('version', '?')}",
+        "blas_core": _openblas_core(),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "cpu": cpu,
+        "n_cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def _openblas_core():
+    """The kernel family OpenBLAS picked at run time (e.g. 'Haswell', 'SkylakeX')."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
+        for path in sorted(paths):
+            lib = ctypes.CDLL(path)
+            for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
+                         "openblas_get_corename"):
+                if hasattr(lib, name):
+                    getter = getattr(lib, name)
+                    getter.restype = ctypes.c_char_p
+                    return getter().decode()
+    except OSError:
+        pass
+    return None

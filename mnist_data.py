@@ -1,0 +1,299 @@
+"""MNIST and Fashion-MNIST, verified and cached: the one place datasets come from.
+
+    x_train, y_train, x_test, y_test = load_mnist("mnist", data_dir=None)
+
+Images are float32 in [0, 1], shape (N, 784); labels are int64.  Each of the
+four IDX files is looked for, in this order:
+
+1. the verified uncompressed copy in the per-user cache
+   ($XDG_CACHE_HOME/hinton-mnist/<dataset>/, default ~/.cache/...);
+2. an explicit folder: the ``data_dir`` argument (``--data-dir`` in every
+   script), else the HINTON_DATA_DIR environment variable.  The folder may
+   hold the files themselves or a <dataset>/ subfolder; .gz or uncompressed;
+3. a download from the public mirrors into the cache.
+
+Every copy is checked against the SHA-256 of the *decompressed* official
+file, so all copies that pass are the same bytes (which is why the cached
+copy may come first: it is simply the fastest to read) and a recompressed
+.gz is still accepted.  Downloads go to a temporary file that is renamed into
+place only after the check, so the cache never holds a partial or bad file.
+IDX headers are validated (magic number, dimensions, length, image/label
+counts).  Problems raise ``DataError`` with a one-line message that names the
+file; scripts print it and exit non-zero.
+
+    python mnist_data.py --check [--dataset fashion-mnist] [--data-dir DIR] [--no-download]
+"""
+
+import argparse
+import gzip
+import hashlib
+import http.client
+import os
+import struct
+import sys
+import tempfile
+import time
+import urllib.request
+import zlib
+from typing import NamedTuple
+
+import numpy as np
+
+ENV_VAR = "HINTON_DATA_DIR"
+DOWNLOAD_TIMEOUT = 30  # seconds per request
+
+SPLIT_FILES = {  # split -> (images file, labels file)
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+DATASETS = {
+    "mnist": {
+        "mirrors": [
+            "https://ossci-datasets.s3.amazonaws.com/mnist/",
+            "https://storage.googleapis.com/cvdf-datasets/mnist/",
+            "http://yann.lecun.com/exdb/mnist/",
+        ],
+        "sha256": {  # of the decompressed files
+            "train-images-idx3-ubyte": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "train-labels-idx1-ubyte": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "t10k-images-idx3-ubyte": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "t10k-labels-idx1-ubyte": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        },
+    },
+    "fashion-mnist": {
+        "mirrors": [
+            "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+            "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        ],
+        "sha256": {
+            "train-images-idx3-ubyte": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "train-labels-idx1-ubyte": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "t10k-images-idx3-ubyte": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "t10k-labels-idx1-ubyte": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+        },
+    },
+}
+
+
+class DataError(Exception):
+    """A data problem, explained in one line for the person running the script."""
+
+
+class Dataset(NamedTuple):
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def cache_dir(dataset):
+    """Per-user cache folder for one dataset (honours XDG_CACHE_HOME)."""
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(root, "hinton-mnist", dataset)
+
+
+def load_mnist(dataset="mnist", data_dir=None, download=True):
+    """Load a dataset's train and test splits (see the module docstring)."""
+    raw = load_idx_files(dataset, data_dir, download)
+    splits = []
+    for split, (images_name, labels_name) in SPLIT_FILES.items():
+        images = parse_idx(raw[images_name], images_name, ndim=3)
+        labels = parse_idx(raw[labels_name], labels_name, ndim=1)
+        if images.shape[1:] != (28, 28):
+            raise DataError(f"{images_name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+        if len(images) != len(labels):
+            raise DataError(f"{split} split: {images_name} has {len(images)} images "
+                            f"but {labels_name} has {len(labels)} labels")
+        if labels.size and labels.max() > 9:
+            raise DataError(f"{labels_name}: label {labels.max()} is not a digit class 0-9")
+        x = images.reshape(len(images), 28 * 28).astype(np.float32)
+        np.divide(x, 255, out=x)
+        splits += [x, labels.astype(np.int64)]
+    return Dataset(*splits)
+
+
+def parse_idx(raw, name, ndim):
+    """Validate an IDX file of unsigned bytes and view its payload as an array."""
+    if len(raw) < 4 + 4 * ndim:
+        raise DataError(f"{name}: {len(raw)} bytes is too short for an IDX header")
+    magic = struct.unpack(">I", raw[:4])[0]
+    if magic != 0x0800 + ndim:
+        raise DataError(f"{name}: bad IDX magic number 0x{magic:08x} "
+                        f"(expected 0x{0x0800 + ndim:08x} for {ndim}-d unsigned bytes)")
+    dims = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
+    expected = 4 + 4 * ndim + int(np.prod(dims))
+    if len(raw) != expected:
+        raise DataError(f"{name}: file is {len(raw)} bytes but its header {dims} needs {expected} "
+                        "(truncated or corrupt)")
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_idx_files(dataset, data_dir=None, download=True):
+    """Return {file name: verified decompressed bytes} for the dataset's four files."""
+    if dataset not in DATASETS:
+        raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
+    spec = DATASETS[dataset]
+    folder = data_dir or os.environ.get(ENV_VAR) or None
+    cache = cache_dir(dataset)
+    found, missing, download_errors = {}, [], []
+    for name in [n for pair in SPLIT_FILES.values() for n in pair]:
+        expected = spec["sha256"][name]
+        data = _read_cached(cache, name, expected)
+        if data is None and folder:
+            data = _read_local(folder, dataset, name, expected)
+            if data is not None:
+                _write_atomically(cache, name, data)
+        if data is None and download and not download_errors:
+            data, download_errors = _download(spec["mirrors"], cache, name, expected)
+        if data is None:
+            missing.append(name)
+        else:
+            found[name] = data
+    if missing:
+        looked = [f"--data-dir/{ENV_VAR}: {folder}" if folder else f"no --data-dir or {ENV_VAR} given",
+                  f"cache: {cache}"]
+        looked.append("download: " + ("; ".join(download_errors) if download else "switched off"))
+        raise DataError(
+            f"{dataset} files missing: {', '.join(missing)} (looked in {'; '.join(looked)}). "
+            f"Supply them with --data-dir DIR or {ENV_VAR}=DIR, a folder holding the four "
+            "IDX files (.gz or uncompressed)")
+    return found
+
+
+def _check_sha256(data, expected, source):
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != expected:
+        raise DataError(f"{source}: SHA-256 mismatch (got {digest[:16]}..., expected "
+                        f"{expected[:16]}...); the file is corrupt or from another dataset")
+
+
+def _read_cached(cache, name, expected):
+    """The verified cached copy, or None; a cached copy that fails is deleted."""
+    path = os.path.join(cache, name)
+    if not os.path.exists(path):
+        return None
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        _check_sha256(data, expected, path)
+    except DataError as err:
+        print(f"warning: {err}; removed it", file=sys.stderr)
+        os.remove(path)
+        return None
+    return data
+
+
+def _read_local(folder, dataset, name, expected):
+    """The file from a user-given folder (plain or .gz, directly or in <dataset>/), or None."""
+    for base in (os.path.join(folder, dataset), folder):
+        for path in (os.path.join(base, name), os.path.join(base, name + ".gz")):
+            if os.path.exists(path):
+                data = _decompress(path) if path.endswith(".gz") else _read(path)
+                _check_structure(data, name, path)
+                _check_sha256(data, expected, path)
+                return data
+    return None
+
+
+def _read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
+
+
+def _decompress(path):
+    try:
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(f"{path}: not a valid gzip file ({err})") from None
+
+
+def _check_structure(data, name, source):
+    """Header errors say more than a checksum mismatch, so they are checked first."""
+    try:
+        parse_idx(data, name, ndim=3 if "images" in name else 1)
+    except DataError as err:
+        raise DataError(str(err).replace(name, source, 1)) from None
+
+
+def _download(mirrors, cache, name, expected):
+    """Try each mirror in turn; returns (data or None, [reasons the mirrors failed])."""
+    errors = []
+    for mirror in mirrors:
+        url = mirror + name + ".gz"
+        os.makedirs(cache, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=cache, prefix=f".{name}.", suffix=".partial")
+        try:
+            print(f"downloading {url}", file=sys.stderr)
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
+                while chunk := response.read(1 << 20):
+                    out.write(chunk)
+            data = _decompress(partial)
+            _check_structure(data, name, url)
+            _check_sha256(data, expected, url)
+            _write_atomically(cache, name, data)
+            return data, []
+        except DataError as err:
+            errors.append(str(err))
+        except (OSError, http.client.HTTPException) as err:  # no network, HTTP error, timeout, cut short
+            errors.append(f"{url}: {getattr(err, 'reason', None) or err!r}")
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
+    return None, errors
+
+
+def _write_atomically(folder, name, data):
+    """Write to a temporary file in the same folder, then rename: never a partial file."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; the data is public
+            os.replace(tmp, os.path.join(folder, name))
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+    except OSError as err:  # an unwritable cache only costs speed next time
+        print(f"warning: could not cache {name} in {folder}: {err.strerror}", file=sys.stderr)
+
+
+def add_data_args(parser):
+    """The --dataset and --data-dir flags every script shares."""
+    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
+                        help="which dataset to load (default: mnist)")
+    parser.add_argument("--data-dir", default=None, metavar="DIR",
+                        help=f"folder with the four IDX files (.gz or plain, or a <dataset>/ subfolder); "
+                             f"default: ${ENV_VAR}, then the cache, then download")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description="Verify and summarise the MNIST / Fashion-MNIST files.")
+    parser.add_argument("--check", action="store_true", required=True,
+                        help="verify the files and print per-split counts and class frequencies")
+    parser.add_argument("--no-download", action="store_true",
+                        help="only check the folder and the cache; never use the network")
+    add_data_args(parser)
+    args = parser.parse_args(argv)
+    start = time.perf_counter()
+    data = load_mnist(args.dataset, args.data_dir, download=not args.no_download)
+    seconds = time.perf_counter() - start
+    print(f"{args.dataset}: all four files verified (SHA-256 of the decompressed IDX), "
+          f"loaded in {seconds:.2f} s; cache {cache_dir(args.dataset)}")
+    for split, x, y in (("train", data.x_train, data.y_train), ("test", data.x_test, data.y_test)):
+        counts = np.bincount(y, minlength=10)
+        print(f"{split:5s} {len(x):6d} images {x.shape[1]} pixels, values [{x.min():.0f}, {x.max():.0f}]; "
+              "per class: " + " ".join(f"{c}:{n}" for c, n in enumerate(counts)))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except DataError as err:
+        sys.exit(f"error: {err}")
