@@ -1,0 +1,301 @@
+"""Benchmark: seconds per training epoch of the shared numpy MLP, vs GEMM peak and PyTorch.
+
+Four workloads on synthetic MNIST-shaped data (the experiments' shapes):
+
+    W1  784-256-10        batch 128, 60k samples, cross-entropy
+    W2  784-1200-1200-10  batch 128, 60k samples, cross-entropy   (omitted-class teacher)
+    W3  784-800-800-10    batch 128, 54k samples, soft targets T=20 (omitted-class student)
+    W4  784-256-256-13    batch 256, 60k samples, cross-entropy   (ghost-logit teacher)
+
+Each epoch is timed after one warm-up epoch; the median of ``--repeats`` is
+reported, with the fraction of this machine's float32 GEMM peak it reaches
+(the epoch's matrix-multiply FLOPs / time / peak, peak = best 2048^3 matmul).
+If PyTorch is importable, the same workloads run in PyTorch (nn.Sequential,
+torch.optim.Adam with its defaults, the same batches, default threads) and the
+ratio numpy/PyTorch is printed.  ``--naive`` adds a straightforward numpy MLP
+(fresh arrays every step, whole-array Adam) to show what the buffers buy.
+
+    python bench_mlp.py --naive --out viz/bench/bench_mlp.json
+    python bench_mlp.py --update-readme viz/bench/bench_mlp.json
+
+Timing is not a test: numbers depend on the machine, and the BLAS kernel that
+OpenBLAS picks (OPENBLAS_CORETYPE) is reported, never overridden.
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+
+import numpy as np
+
+from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, environment, softmax
+
+WORKLOADS = {
+    "W1": {"sizes": [784, 256, 10], "batch": 128, "n": 60000, "loss": "ce"},
+    "W2": {"sizes": [784, 1200, 1200, 10], "batch": 128, "n": 60000, "loss": "ce"},
+    "W3": {"sizes": [784, 800, 800, 10], "batch": 128, "n": 54000, "loss": "soft", "T": 20.0},
+    "W4": {"sizes": [784, 256, 256, 13], "batch": 256, "n": 60000, "loss": "ce"},
+}
+README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
+
+
+def synthetic_data(spec, seed=0):
+    """MNIST-like inputs (sparse, in [0, 1]) with learnable labels or soft targets.
+
+    Learnable matters: on random labels a ReLU net soon stops learning and its
+    zero gradients make a timing unrepresentative.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.random((spec["n"], 784), dtype=np.float32)
+    x[x < 0.8] = 0  # ~80 % zero pixels, like MNIST
+    logits = x @ rng.standard_normal((784, spec["sizes"][-1])).astype(np.float32)
+    if spec["loss"] == "soft":
+        return x, softmax(logits, 1.0).astype(np.float32)
+    return x, logits.argmax(axis=1)
+
+
+def epoch_orders(n, n_epochs, seed=0):
+    """The per-epoch shuffles, shared by every implementation so they see the same batches."""
+    rng = np.random.default_rng(seed)
+    return [rng.permutation(n) for _ in range(n_epochs)]
+
+
+def matmul_flops_per_epoch(spec):
+    """Forward (x W) and backward (dW, and dX for every layer but the first) GEMM FLOPs."""
+    pairs = list(zip(spec["sizes"][:-1], spec["sizes"][1:]))
+    per_example = sum(2 * a * b for a, b in pairs) * 2 + sum(2 * a * b for a, b in pairs[1:])
+    return per_example * spec["n"]
+
+
+def gemm_peak_gflops(size=2048, repeats=7):
+    a = np.random.default_rng(0).random((size, size), dtype=np.float32)
+    b, c = a.copy(), np.empty_like(a)
+    np.matmul(a, b, out=c)
+    best = min(_timed(lambda: np.matmul(a, b, out=c)) for _ in range(repeats))
+    return 2 * size ** 3 / best / 1e9
+
+
+def _timed(fn):
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def numpy_epoch_runner(spec, x, targets):
+    """One epoch of the project's MLP + Adam; returns (run(order) -> adam seconds)."""
+    net = MLP(spec["sizes"], seed=0)
+    opt = Adam(net.params)
+    batch, T = spec["batch"], spec.get("T")
+    xb_buf = np.empty((batch, x.shape[1]), np.float32)
+    tb_buf = np.empty((batch,) + targets.shape[1:], targets.dtype)
+
+    def run(order):
+        adam_seconds = 0.0
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            xb = np.take(x, idx, axis=0, out=xb_buf[:len(idx)], mode="clip")
+            tb = np.take(targets, idx, axis=0, out=tb_buf[:len(idx)], mode="clip")
+            logits = net.forward(xb)
+            _, dlogits = distillation_loss(logits, tb, T) if T else cross_entropy(logits, tb)
+            net.backward(dlogits)
+            adam_start = time.perf_counter()
+            opt.step(net.grads)
+            adam_seconds += time.perf_counter() - adam_start
+        return adam_seconds
+    return run
+
+
+def naive_epoch_runner(spec, x, targets):
+    """The straightforward numpy MLP: fresh arrays every step, whole-array Adam."""
+    rng = np.random.default_rng(0)
+    pairs = list(zip(spec["sizes"][:-1], spec["sizes"][1:]))
+    params = [p for a, b in pairs for p in ((rng.standard_normal((a, b)) * np.sqrt(2 / a)).astype(np.float32),
+                                            np.zeros(b, np.float32))]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    batch, T, state = spec["batch"], spec.get("T"), {"t": 0}
+
+    def run(order):
+        for start in range(0, len(order), batch):
+            idx = order[start:start + batch]
+            acts = [x[idx]]
+            for i in range(0, len(params), 2):
+                z = acts[-1] @ params[i] + params[i + 1]
+                acts.append(np.maximum(z, 0) if i < len(params) - 2 else z)
+            tb = targets[idx]
+            _, delta = distillation_loss(acts[-1], tb, T) if T else cross_entropy(acts[-1], tb)
+            grads = [None] * len(params)
+            for i in range(len(params) - 2, -1, -2):
+                grads[i], grads[i + 1] = acts[i // 2].T @ delta, delta.sum(axis=0)
+                if i:
+                    delta = (delta @ params[i].T) * (acts[i // 2] > 0)
+            state["t"] += 1
+            t = state["t"]
+            for p, g, mi, vi in zip(params, grads, m, v):
+                mi[...] = 0.9 * mi + 0.1 * g
+                vi[...] = 0.999 * vi + 0.001 * g * g
+                p -= 1e-3 * (mi / (1 - 0.9 ** t)) / (np.sqrt(vi / (1 - 0.999 ** t)) + 1e-8)
+        return 0.0
+    return run
+
+
+def torch_epoch_runner(spec, x, targets):
+    """The same epoch in PyTorch with its defaults (nn.Sequential, torch.optim.Adam)."""
+    import torch
+    torch.manual_seed(0)
+    layers = []
+    for i, (a, b) in enumerate(zip(spec["sizes"][:-1], spec["sizes"][1:])):
+        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(spec["sizes"]) - 2 else [])
+    net = torch.nn.Sequential(*layers)
+    opt = torch.optim.Adam(net.parameters())
+    x_t, targets_t = torch.from_numpy(x), torch.from_numpy(targets)
+    batch, T = spec["batch"], spec.get("T")
+
+    def run(order):
+        order_t = torch.from_numpy(order)
+        for start in range(0, len(order), batch):
+            idx = order_t[start:start + batch]
+            logits = net(x_t.index_select(0, idx))
+            tb = targets_t.index_select(0, idx)
+            if T:
+                loss = torch.nn.functional.kl_div(torch.log_softmax(logits / T, dim=1), tb,
+                                                  reduction="batchmean") * T * T
+            else:
+                loss = torch.nn.functional.cross_entropy(logits, tb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return 0.0
+    return run
+
+
+def time_epochs(runner, orders):
+    """Warm-up epoch, then the median of the timed epochs (and the median Adam share)."""
+    runner(orders[0])
+    seconds, adam = [], []
+    for order in orders[1:]:
+        start = time.perf_counter()
+        adam.append(runner(order))
+        seconds.append(time.perf_counter() - start)
+    return float(np.median(seconds)), float(np.median(adam))
+
+
+def run_benchmark(names, repeats, with_naive, with_torch):
+    env = environment()
+    peak = gemm_peak_gflops()
+    print(f"CPU: {env['cpu']} ({env['n_cpus']} cores); numpy {env['numpy']}, {env['blas']}, "
+          f"kernel {env['blas_core']} (OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']})")
+    print(f"float32 GEMM peak (2048^3 matmul): {peak:.0f} GFLOPS")
+    torch_version = None
+    if with_torch:
+        try:
+            import torch
+            torch_version = torch.__version__
+            print(f"PyTorch {torch_version}, {torch.get_num_threads()} threads")
+        except ImportError:
+            print("PyTorch not importable: numpy only")
+    results = []
+    for name in names:
+        spec = WORKLOADS[name]
+        x, targets = synthetic_data(spec)
+        orders = epoch_orders(spec["n"], repeats + 1)
+        flops = matmul_flops_per_epoch(spec)
+        row = {"workload": name, **spec, "gflop_per_epoch": flops / 1e9}
+        row["numpy_s"], row["numpy_adam_s"] = time_epochs(numpy_epoch_runner(spec, x, targets), orders)
+        row["fraction_of_peak"] = flops / row["numpy_s"] / (peak * 1e9)
+        if with_naive:
+            row["naive_s"] = time_epochs(naive_epoch_runner(spec, x, targets), orders)[0]
+        if torch_version:
+            row["torch_s"] = time_epochs(torch_epoch_runner(spec, x, targets), orders)[0]
+            row["numpy_over_torch"] = row["numpy_s"] / row["torch_s"]
+        results.append(row)
+        print(format_row(row), flush=True)
+    return {"environment": env, "torch": torch_version, "gemm_peak_gflops": peak,
+            "repeats": repeats, "workloads": results}
+
+
+def format_row(row):
+    text = (f"{row['workload']} {'-'.join(map(str, row['sizes'])):18s} batch {row['batch']:3d}: "
+            f"numpy {row['numpy_s']:6.2f} s/epoch (Adam {row['numpy_adam_s']:.2f} s), "
+            f"{100 * row['fraction_of_peak']:4.1f} % of GEMM peak")
+    if "naive_s" in row:
+        text += f"; naive numpy {row['naive_s']:.2f} s"
+    if "torch_s" in row:
+        text += f"; PyTorch {row['torch_s']:.2f} s; numpy/PyTorch {row['numpy_over_torch']:.2f}"
+    return text
+
+
+def markdown_table(results):
+    """The README's performance table, generated from the benchmark JSON."""
+    env = results["environment"]
+    lines = [f"Machine: {env['cpu']}, {env['n_cpus']} cores; Python {env['python']}, numpy {env['numpy']}, "
+             f"{env['blas']} (kernel {env['blas_core']}); "
+             f"PyTorch {results['torch'] or 'not installed'}; "
+             f"float32 GEMM peak {results['gemm_peak_gflops']:.0f} GFLOPS; "
+             f"median of {results['repeats']} epochs after a warm-up.",
+             "",
+             "| workload | layers | batch | numpy s/epoch | of which Adam | % of GEMM peak | naive numpy s/epoch "
+             "| PyTorch s/epoch | numpy / PyTorch |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in results["workloads"]:
+        cells = [row["workload"], "-".join(map(str, row["sizes"])), str(row["batch"]),
+                 f"{row['numpy_s']:.2f}", f"{row['numpy_adam_s']:.2f}", f"{100 * row['fraction_of_peak']:.0f} %",
+                 f"{row['naive_s']:.2f}" if "naive_s" in row else "-",
+                 f"{row['torch_s']:.2f}" if "torch_s" in row else "-",
+                 f"{row['numpy_over_torch']:.2f}" if "numpy_over_torch" in row else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def readme_block(text, name):
+    """The text between <!-- name:start --> and <!-- name:end --> in the README, or None."""
+    match = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.S)
+    return match and match.group(1).rstrip("\n")
+
+
+def update_readme(json_path, readme=README):
+    with open(json_path) as f:
+        table = markdown_table(json.load(f))
+    with open(readme) as f:
+        text = f.read()
+    if readme_block(text, "bench") is None:
+        raise SystemExit(f"error: {readme} has no <!-- bench:start --> ... <!-- bench:end --> block")
+    text = re.sub(r"<!-- bench:start -->\n.*?<!-- bench:end -->",
+                  lambda _: f"<!-- bench:start -->\n{table}\n<!-- bench:end -->", text, flags=re.S)
+    with open(readme, "w") as f:
+        f.write(text)
+    print(f"updated the performance table in {readme} from {json_path}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS),
+                        help="which workloads to time (default: all four)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per workload after the warm-up (>= 1)")
+    parser.add_argument("--naive", action="store_true", help="also time a straightforward numpy MLP")
+    parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is importable")
+    parser.add_argument("--out", metavar="JSON", help="write the results to this JSON file")
+    parser.add_argument("--update-readme", metavar="JSON",
+                        help="only regenerate README.md's performance table from a results JSON")
+    args = parser.parse_args(argv)
+    if args.update_readme:
+        return update_readme(args.update_readme)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    results = run_benchmark(args.workloads, args.repeats, args.naive, not args.no_torch)
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        tmp = args.out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=1)
+        os.replace(tmp, args.out)
+        print(f"wrote {args.out}")
+    print()
+    print(markdown_table(results))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

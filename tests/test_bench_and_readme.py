@@ -1,0 +1,51 @@
+"""The benchmark runs end to end on a tiny workload, and the README's table is its committed JSON."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+import bench_mlp
+from conftest import ROOT
+
+BENCH_JSON = os.path.join(ROOT, "viz", "bench", "bench_mlp.json")
+
+
+def test_matmul_flops_counts_forward_and_backward_gemms():
+    spec = {"sizes": [784, 1200, 1200, 10], "n": 1}
+    forward = 2 * (784 * 1200 + 1200 * 1200 + 1200 * 10)
+    input_grads = 2 * (1200 * 1200 + 1200 * 10)  # no dL/dx for the first layer
+    assert bench_mlp.matmul_flops_per_epoch(spec) == 2 * forward + input_grads
+
+
+def test_tiny_benchmark_runs_and_writes_a_table(monkeypatch, tmp_path):
+    monkeypatch.setattr(bench_mlp, "WORKLOADS", {
+        "T1": {"sizes": [784, 16, 10], "batch": 32, "n": 256, "loss": "ce"},
+        "T2": {"sizes": [784, 16, 16, 10], "batch": 32, "n": 200, "loss": "soft", "T": 20.0}})
+    monkeypatch.setattr(bench_mlp, "gemm_peak_gflops", lambda: 100.0)
+    out = tmp_path / "bench.json"
+    bench_mlp.main(["--workloads", "T1", "T2", "--repeats", "1", "--naive", "--no-torch", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert [r["workload"] for r in results["workloads"]] == ["T1", "T2"]
+    for row in results["workloads"]:
+        assert row["numpy_s"] > 0 and row["naive_s"] > 0 and 0 < row["fraction_of_peak"]
+    assert "| T2 | 784-16-16-10 | 32 |" in bench_mlp.markdown_table(results)
+
+
+def test_synthetic_data_is_learnable_by_the_shapes_it_claims():
+    x, labels = bench_mlp.synthetic_data({"sizes": [784, 8, 13], "n": 500, "loss": "ce"})
+    assert x.shape == (500, 784) and x.dtype == np.float32 and labels.max() < 13
+    assert 0.7 < np.mean(x == 0) < 0.9
+    _, soft = bench_mlp.synthetic_data({"sizes": [784, 8, 10], "n": 50, "loss": "soft"})
+    assert np.allclose(soft.sum(axis=1), 1, atol=1e-5)
+
+
+def test_readme_performance_table_is_generated_from_the_committed_json():
+    if not os.path.exists(BENCH_JSON):
+        pytest.fail(f"{BENCH_JSON} is missing: run bench_mlp.py --out {BENCH_JSON}")
+    with open(BENCH_JSON) as f:
+        expected = bench_mlp.markdown_table(json.load(f))
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert bench_mlp.readme_block(f.read(), "bench") == expected, \
+            "README is stale: run python bench_mlp.py --update-readme viz/bench/bench_mlp.json"
