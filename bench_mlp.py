@@ -16,22 +16,21 @@ ratio numpy/PyTorch is printed.  ``--naive`` adds a straightforward numpy MLP
 (fresh arrays every step, whole-array Adam) to show what the buffers buy.
 
     python bench_mlp.py --naive --out viz/bench/bench_mlp.json
-    python bench_mlp.py --update-readme viz/bench/bench_mlp.json
+    python visualize.py --readme     # README's performance table from that JSON
 
 Timing is not a test: numbers depend on the machine, and the BLAS kernel that
 OpenBLAS picks (OPENBLAS_CORETYPE) is reported, never overridden.
 """
 
-import argparse
 import json
 import os
-import re
 import sys
 import time
 
 import numpy as np
 
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, environment, softmax
+from mnist_data import ScriptParser
 
 WORKLOADS = {
     "W1": {"sizes": [784, 256, 10], "batch": 128, "n": 60000, "loss": "ce"},
@@ -39,7 +38,6 @@ WORKLOADS = {
     "W3": {"sizes": [784, 800, 800, 10], "batch": 128, "n": 54000, "loss": "soft", "T": 20.0},
     "W4": {"sizes": [784, 256, 256, 13], "batch": 256, "n": 60000, "loss": "ce"},
 }
-README = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README.md")
 
 
 def synthetic_data(spec, seed=0):
@@ -250,39 +248,15 @@ def markdown_table(results):
     return "\n".join(lines)
 
 
-def readme_block(text, name):
-    """The text between <!-- name:start --> and <!-- name:end --> in the README, or None."""
-    match = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.S)
-    return match and match.group(1).rstrip("\n")
-
-
-def update_readme(json_path, readme=README):
-    with open(json_path) as f:
-        table = markdown_table(json.load(f))
-    with open(readme) as f:
-        text = f.read()
-    if readme_block(text, "bench") is None:
-        raise SystemExit(f"error: {readme} has no <!-- bench:start --> ... <!-- bench:end --> block")
-    text = re.sub(r"<!-- bench:start -->\n.*?<!-- bench:end -->",
-                  lambda _: f"<!-- bench:start -->\n{table}\n<!-- bench:end -->", text, flags=re.S)
-    with open(readme, "w") as f:
-        f.write(text)
-    print(f"updated the performance table in {readme} from {json_path}")
-
-
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = ScriptParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS),
                         help="which workloads to time (default: all four)")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per workload after the warm-up (>= 1)")
     parser.add_argument("--naive", action="store_true", help="also time a straightforward numpy MLP")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is importable")
     parser.add_argument("--out", metavar="JSON", help="write the results to this JSON file")
-    parser.add_argument("--update-readme", metavar="JSON",
-                        help="only regenerate README.md's performance table from a results JSON")
     args = parser.parse_args(argv)
-    if args.update_readme:
-        return update_readme(args.update_readme)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     results = run_benchmark(args.workloads, args.repeats, args.naive, not args.no_torch)

@@ -38,8 +38,9 @@ class MLP:
     weights.
 
     ``forward`` keeps the activations that ``backward`` needs in buffers owned
-    by the model: the logits it returns are overwritten by the next forward of
-    the same batch size.  Use ``predict_logits`` for a fresh array.
+    by the model (``self.activations``: each hidden layer's ReLU output, then
+    the logits); they are overwritten by the next forward of the same batch
+    size.  Use ``predict_logits`` for a fresh array.
     """
 
     FLUSH_BELOW = 1e-30
@@ -95,7 +96,7 @@ class MLP:
     def forward(self, x):
         """Logits for a batch x (batch, n_in); remembers activations for backward."""
         buf = self._buffers_for(len(x))
-        self._input, self._acts = x, buf["acts"]
+        self._input, self.activations = x, buf["acts"]
         h = x
         for layer, (W, b, out) in enumerate(zip(self.W, self.b, buf["acts"])):
             np.matmul(h, W, out=out)
@@ -119,7 +120,7 @@ class MLP:
         delta = np.asarray(dlogits, self.dtype)
         delta = np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
         for layer in range(len(self.W) - 1, -1, -1):
-            below = self._input if layer == 0 else self._acts[layer - 1]
+            below = self._input if layer == 0 else self.activations[layer - 1]
             np.matmul(below.T, delta, out=self.dW[layer])
             np.sum(delta, axis=0, out=self.db[layer])
             if layer == 0:
@@ -282,6 +283,25 @@ def mse_loss(logits, targets):
     """Mean over all elements of (logits - targets)^2."""
     diff = logits - targets
     return float(np.mean(diff * diff)), diff * (2.0 / diff.size)
+
+
+def standardize(x, eps=1e-5):
+    """Each row to zero mean and unit variance: returns (z, std); see standardize_backward."""
+    centred = x - x.mean(axis=-1, keepdims=True)
+    std = np.sqrt((centred * centred).mean(axis=-1, keepdims=True) + eps)
+    return centred / std, std
+
+
+def standardize_backward(dz, z, std):
+    """dL/dx from dL/dz for z = standardize(x): (dz - mean(dz) - z mean(dz z)) / std."""
+    return (dz - dz.mean(axis=-1, keepdims=True) - z * (dz * z).mean(axis=-1, keepdims=True)) / std
+
+
+def standardized_mse_loss(logits, targets):
+    """MSE between per-row standardised logits and standardised targets (scale-free matching)."""
+    z, std = standardize(logits)
+    loss, dz = mse_loss(z, standardize(targets)[0])
+    return loss, standardize_backward(dz, z, std)
 
 
 def group_logsumexp(logits, groups):

@@ -264,6 +264,13 @@ def _write_atomically(folder, name, data):
         print(f"warning: could not cache {name} in {folder}: {err.strerror}", file=sys.stderr)
 
 
+class ScriptParser(argparse.ArgumentParser):
+    """The argument parser of every script here: a bad flag is one line, exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def add_data_args(parser):
     """The --dataset and --data-dir flags every script shares."""
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
@@ -274,7 +281,7 @@ def add_data_args(parser):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Verify and summarise the MNIST / Fashion-MNIST files.")
+    parser = ScriptParser(description="Verify and summarise the MNIST / Fashion-MNIST files.")
     parser.add_argument("--check", action="store_true", required=True,
                         help="verify the files and print per-split counts and class frequencies")
     parser.add_argument("--no-download", action="store_true",

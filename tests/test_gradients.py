@@ -62,6 +62,23 @@ def test_mse_gradient():
     assert_close(grad, numerical_grad(lambda: mn.mse_loss(logits, targets)[0], logits))
 
 
+def test_standardized_mse_gradient_and_scale_invariance():
+    logits, targets = RNG.standard_normal((5, 3)) * 4, RNG.standard_normal((5, 3))
+    loss, grad = mn.standardized_mse_loss(logits, targets)
+    assert_close(grad, numerical_grad(lambda: mn.standardized_mse_loss(logits, targets)[0], logits))
+    # Matching is up to a per-row shift and (positive) scale of the targets.
+    assert mn.standardized_mse_loss(targets * 7 + 3, targets)[0] < 1e-6
+
+
+def test_standardize_backward_through_an_arbitrary_function():
+    x = RNG.standard_normal((4, 6))
+    weights = RNG.standard_normal((4, 6))
+    z, std = mn.standardize(x)
+    assert np.allclose(z.mean(axis=1), 0) and np.allclose((z * z).mean(axis=1), 1, atol=1e-3)
+    numeric = numerical_grad(lambda: np.sum(weights * np.sin(mn.standardize(x)[0])), x)
+    assert_close(mn.standardize_backward(weights * np.cos(z), z, std), numeric)
+
+
 def test_group_logsumexp_value_and_gradient():
     logits = RNG.standard_normal((4, 10)) * 2
     groups = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])

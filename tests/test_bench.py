@@ -1,15 +1,10 @@
-"""The benchmark runs end to end on a tiny workload, and the README's table is its committed JSON."""
+"""The benchmark runs end to end on a tiny workload."""
 
 import json
-import os
 
 import numpy as np
-import pytest
 
 import bench_mlp
-from conftest import ROOT
-
-BENCH_JSON = os.path.join(ROOT, "viz", "bench", "bench_mlp.json")
 
 
 def test_matmul_flops_counts_forward_and_backward_gemms():
@@ -39,13 +34,3 @@ def test_synthetic_data_is_learnable_by_the_shapes_it_claims():
     assert 0.7 < np.mean(x == 0) < 0.9
     _, soft = bench_mlp.synthetic_data({"sizes": [784, 8, 10], "n": 50, "loss": "soft"})
     assert np.allclose(soft.sum(axis=1), 1, atol=1e-5)
-
-
-def test_readme_performance_table_is_generated_from_the_committed_json():
-    if not os.path.exists(BENCH_JSON):
-        pytest.fail(f"{BENCH_JSON} is missing: run bench_mlp.py --out {BENCH_JSON}")
-    with open(BENCH_JSON) as f:
-        expected = bench_mlp.markdown_table(json.load(f))
-    with open(os.path.join(ROOT, "README.md")) as f:
-        assert bench_mlp.readme_block(f.read(), "bench") == expected, \
-            "README is stale: run python bench_mlp.py --update-readme viz/bench/bench_mlp.json"

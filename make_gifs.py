@@ -1,0 +1,84 @@
+"""Animated GIFs drawn from the committed results JSON alone (never by retraining).
+
+    python make_gifs.py ghost_logit     # viz/ghost_logit/student_learns_from_noise.gif
+
+Frames are rendered with matplotlib and assembled with Pillow into a palette
+GIF; each GIF is kept under 1 MB.
+"""
+
+import io
+import os
+import sys
+
+import numpy as np
+
+from mnist_data import ScriptParser
+from visualize import VIZ, load
+
+MAX_BYTES = 1_000_000
+
+
+def render(fig):
+    """A matplotlib figure as a Pillow image (palette mode, so the GIF stays small)."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    buf.seek(0)
+    return Image.open(buf).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+
+
+def write_gif(frames, path, ms_per_frame=700, hold_last=4):
+    frames = frames + [frames[-1]] * hold_last
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0, optimize=True)
+    size = os.path.getsize(path)
+    if size > MAX_BYTES:
+        os.remove(path)
+        sys.exit(f"error: {path} would be {size} bytes, over the {MAX_BYTES} byte limit")
+    print(f"wrote {path} ({size / 1000:.0f} kB, {len(frames)} frames)")
+
+
+def ghost_logit_gif(folder):
+    """The same-init student's confusion matrix, epoch by epoch, while it only ever sees noise."""
+    import matplotlib.pyplot as plt
+    run = load(folder, "seeds.json")["groups"][0]["runs"][0]
+    history = run["history"]["same_init"]
+    stages = [("untrained (shared init)", run["metrics"]["untrained"]["confusion"],
+               run["metrics"]["untrained"]["test_acc"])]
+    stages += [(f"after student epoch {h['epoch']}", h["confusion"], h["test_acc"]) for h in history]
+    noise = np.random.default_rng(0).uniform(-1, 1, (28, 28))  # an illustration of the student's inputs
+    teacher_acc = run["metrics"]["teacher"]["test_acc"]
+    frames = []
+    for title, confusion, acc in stages:
+        confusion = np.array(confusion)
+        fig, (ax_in, ax_cm) = plt.subplots(1, 2, figsize=(8, 4), gridspec_kw={"width_ratios": [1, 1.4]})
+        ax_in.imshow(noise, cmap="gray", vmin=-1, vmax=1)
+        ax_in.set_title("all the student ever sees:\nuniform noise, and the teacher's\n3 ghost logits on it",
+                        fontsize=9)
+        ax_in.axis("off")
+        ax_cm.imshow(confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+        ax_cm.set(xlabel="predicted digit (argmax of class logits)", ylabel="true digit", xticks=range(10),
+                  yticks=range(10))
+        ax_cm.set_title(f"same-init student {title}\nMNIST test accuracy {100 * acc:.1f} % "
+                        f"(teacher {100 * teacher_acc:.1f} %)", fontsize=9)
+        frames.append(render(fig))
+    write_gif(frames, os.path.join(folder, "student_learns_from_noise.gif"))
+
+
+GIFS = {"ghost_logit": ghost_logit_gif}
+
+
+def main(argv=None):
+    parser = ScriptParser(description="Make GIFs from the results JSON.")
+    parser.add_argument("experiment", choices=sorted(GIFS))
+    parser.add_argument("--results", metavar="DIR", help="folder of its results JSON (default: viz/<experiment>)")
+    args = parser.parse_args(argv)
+    GIFS[args.experiment](args.results or os.path.join(VIZ, args.experiment))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except FileNotFoundError as err:
+        sys.exit(f"error: results file missing: {err.filename} (run the experiment first)")

@@ -1,0 +1,137 @@
+"""Ghost-logit experiment: losses, initialisation, noise, CLI errors, a tiny end-to-end run, real data."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ghost_logit_distill as gl
+import make_gifs
+import mnist_data
+import visualize
+from conftest import ROOT, real_data_dir
+from test_gradients import assert_close, numerical_grad
+
+RNG = np.random.default_rng(7)
+
+
+def args_for(**overrides):
+    args = gl.parse_args([])
+    for key, value in overrides.items():
+        setattr(args, key, value)
+    return args
+
+
+@pytest.mark.parametrize("loss, normalize, temperature", [("kl", False, 1.0), ("kl", False, 3.0),
+                                                          ("mse", False, 1.0), ("mse", True, 1.0)])
+def test_matching_loss_gradient_is_zero_off_the_matched_columns(loss, normalize, temperature):
+    student, teacher = RNG.standard_normal((5, 13)), RNG.standard_normal((5, 13)) * 2
+    ghost = np.arange(10, 13)
+    args = args_for(loss=loss, normalize_logits=normalize, temperature=temperature)
+    _, grad = gl.matching_loss(student, teacher, ghost, args)
+    numeric = numerical_grad(lambda: gl.matching_loss(student, teacher, ghost, args)[0], student)
+    assert_close(grad, numeric)
+    assert not grad[:, :10].any() and np.abs(grad[:, 10:]).max() > 0
+
+
+def test_teacher_loss_never_touches_the_ghost_logits():
+    logits, labels = RNG.standard_normal((6, 13)), RNG.integers(0, 10, 6)
+    _, grad = gl.class_logit_loss(logits, labels, 10)
+    assert_close(grad, numerical_grad(lambda: gl.class_logit_loss(logits, labels, 10)[0], logits))
+    assert not grad[:, 10:].any()
+
+
+def test_same_init_student_starts_from_the_teachers_initial_weights():
+    teacher, same_init, cross_init, untrained = gl.make_networks([784, 16, 16, 13], 11, 12)
+    initial = teacher.params.copy()
+    teacher.params += 0.5  # training the teacher must not move the copies
+    assert np.array_equal(same_init.params, initial) and np.array_equal(untrained.params, initial)
+    assert not np.allclose(cross_init.params, initial)
+
+
+def test_noise_is_seeded_and_in_range():
+    a = gl.make_noise(np.random.default_rng(3), 200, "uniform")
+    assert a.shape == (200, 784) and a.dtype == np.float32
+    assert a.min() >= -1 and a.max() <= 1 and abs(a.mean()) < 0.01
+    assert np.array_equal(a, gl.make_noise(np.random.default_rng(3), 200, "uniform"))
+    g = gl.make_noise(np.random.default_rng(3), 200, "gaussian")
+    assert abs(g.std() - 1) < 0.01 and g.dtype == np.float32
+
+
+def test_cka_is_one_for_rotations_and_low_for_unrelated():
+    a = RNG.standard_normal((300, 20))
+    q, _ = np.linalg.qr(RNG.standard_normal((20, 20)))
+    assert gl.linear_cka(a, 3 * a @ q) == pytest.approx(1.0)
+    assert gl.linear_cka(a, RNG.standard_normal((300, 20))) < 0.2
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--n-ghost", "0"], "--n-ghost must be positive"),
+    (["--n-ghost", "-2"], "--n-ghost must be positive"),
+    (["--loss", "hinge"], "invalid choice: 'hinge'"),
+    (["--task", "letters"], "invalid choice: 'letters'"),
+    (["--noise", "pink"], "invalid choice: 'pink'"),
+    (["--epochs-student", "0"], "--epochs-student must be positive"),
+    (["--temperature", "0"], "--temperature must be positive"),
+    (["--sweep", "depth=1,2"], "--sweep needs KEY=V1,V2,..."),
+    (["--sweep", "loss=kl,hinge"], "--sweep loss=hinge: --loss must be kl or mse"),
+    (["--sweep", "n_ghost=3,0"], "--sweep n_ghost=0: --n-ghost must be positive"),
+    (["--sweep", "hidden=12,big"], "--sweep hidden: invalid literal"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "ghost_logit_distill.py"), *flags,
+                             "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def fake_mnist(*args, **kwargs):
+    """Two noisy prototypes per class: learnable, tiny, no real data needed."""
+    rng = np.random.default_rng(0)
+    prototypes = rng.random((10, 784), dtype=np.float32)
+
+    def split(n):
+        y = rng.integers(0, 10, n)
+        return np.clip(prototypes[y] + 0.3 * rng.standard_normal((n, 784), dtype=np.float32), 0, 1), y
+    return mnist_data.Dataset(*split(600), *split(200))
+
+
+def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_path):
+    monkeypatch.setattr(gl, "load_mnist", fake_mnist)
+    folder = tmp_path / "ghost_logit"
+    common = ["--epochs-teacher", "2", "--epochs-student", "2", "--n-noise", "512", "--hidden", "32",
+              "--batch-size", "32", "--lr", "3e-3", "--quiet"]
+    result = gl.main(common + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
+    gl.main(common + ["--sweep", "n_ghost=1,4", "--out", str(folder / "sweep_n_ghost.json")])
+    saved = json.loads((folder / "seeds.json").read_text())
+    assert saved["seeds"] == [0, 1] and saved["config"]["n_ghost"] == 3
+    run = saved["groups"][0]["runs"][0]
+    assert [h["epoch"] for h in run["history"]["same_init"]] == [1, 2]
+    assert np.array(run["history"]["same_init"][-1]["confusion"]).sum() == 200
+    assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained"}
+    assert saved["environment"]["numpy"] == np.__version__
+    assert result["groups"][0]["summary"]["teacher"]["mean"] > 0.8
+    # Deterministic for a seed.
+    again = gl.main(common + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
+    assert again["groups"][0]["runs"][0]["metrics"] == run["metrics"]
+
+    visualize.main(["ghost_logit", "--results", str(folder)])
+    make_gifs.main(["ghost_logit", "--results", str(folder)])
+    for name in ("accuracy_per_epoch.png", "sweep_n_ghost.png", "student_learns_from_noise.gif"):
+        assert (folder / name).stat().st_size > 1000
+    assert (folder / "student_learns_from_noise.gif").stat().st_size <= make_gifs.MAX_BYTES
+
+
+def test_real_mnist_same_init_student_beats_cross_init(monkeypatch, tmp_path):
+    monkeypatch.setenv("HINTON_DATA_DIR", real_data_dir("mnist"))
+    result = gl.main(["--epochs-teacher", "2", "--epochs-student", "2", "--n-noise", "30000", "--quiet",
+                      "--out", str(tmp_path / "r.json")])
+    metrics = result["groups"][0]["runs"][0]["metrics"]
+    assert metrics["teacher"]["test_acc"] > 0.9
+    assert metrics["same_init"]["test_acc"] > metrics["cross_init"]["test_acc"] + 0.2

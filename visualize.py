@@ -1,0 +1,190 @@
+"""Figures and README tables, drawn from the committed results JSON alone (never by retraining).
+
+    python visualize.py ghost_logit        # PNGs into viz/ghost_logit/ (--results DIR for another folder)
+    python visualize.py --readme           # regenerate every generated block in README.md
+
+A README block is the text between ``<!-- NAME:start -->`` and
+``<!-- NAME:end -->``; ``tests/test_readme.py`` checks that each one equals what
+this file generates from the JSON, so a number in the README is always the
+number in the results file.
+"""
+
+import json
+import os
+import re
+import sys
+
+import numpy as np
+
+from mnist_data import ScriptParser
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+README = os.path.join(ROOT, "README.md")
+VIZ = os.path.join(ROOT, "viz")
+
+
+def load(*path_parts):
+    """A results JSON, by its path under viz/ (or an absolute path)."""
+    with open(os.path.join(VIZ, *path_parts)) as f:
+        return json.load(f)
+
+
+def pct(x):
+    return f"{100 * x:.1f}"
+
+
+def mean_std(summary):
+    return f"{pct(summary['mean'])} ± {pct(summary['std'])}"
+
+
+# ----------------------------------------------------------------------------
+# Ghost-logit subliminal learning
+# ----------------------------------------------------------------------------
+
+GHOST_MAIN = [("reference_seeds.json", "reference (Cloud et al. settings)"),
+              ("seeds.json", "default recipe")]
+GHOST_SWEEPS = [("reference_sweep_lr_student.json", "lr_student", "student learning rate (reference recipe)"),
+                ("reference_sweep_epochs_student.json", "epochs_student", "student epochs (reference recipe)"),
+                ("sweep_n_ghost.json", "n_ghost", "ghost logits m"),
+                ("sweep_loss.json", "loss", "student loss"),
+                ("sweep_temperature.json", "temperature", "KL temperature T"),
+                ("sweep_normalize_logits.json", "normalize_logits", "MSE on standardised logits"),
+                ("sweep_hidden.json", "hidden", "hidden width"),
+                ("sweep_epochs_student.json", "epochs_student", "student epochs"),
+                ("sweep_noise.json", "noise", "noise distribution")]
+GHOST_OTHER = [("mnist_binary01_seeds.json", "MNIST 0 vs 1"),
+               ("fashion-mnist_digits_seeds.json", "Fashion-MNIST")]
+
+
+def ghost_main_table():
+    rows = ["| recipe | seeds | teacher | same-init student | cross-init student | untrained | "
+            "CKA same / cross | seconds per seed |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, label in GHOST_MAIN + GHOST_OTHER:
+        if not os.path.exists(os.path.join(VIZ, "ghost_logit", name)):
+            continue
+        result = load("ghost_logit", name)
+        group = result["groups"][0]
+        s, runs = group["summary"], group["runs"]
+        cka = [np.mean([r["metrics"][k]["cka_to_teacher"] for r in runs]) for k in ("same_init", "cross_init")]
+        seconds = np.mean([r["timings"]["total_s"] for r in runs])
+        rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher'])} | **{mean_std(s['same_init'])}** | "
+                    f"{mean_std(s['cross_init'])} | {mean_std(s['untrained'])} | {cka[0]:.2f} / {cka[1]:.2f} | "
+                    f"{seconds:.1f} |")
+    return "\n".join(rows)
+
+
+def ghost_sweep_table():
+    rows = ["| setting | value | seeds | same-init student | cross-init student | teacher |", "|---|---|---|---|---|---|"]
+    for name, key, label in GHOST_SWEEPS:
+        if not os.path.exists(os.path.join(VIZ, "ghost_logit", name)):
+            continue
+        for group in load("ghost_logit", name)["groups"]:
+            s = group["summary"]
+            rows.append(f"| {label} | {group['sweep_value']} | {s['same_init']['n']} | {mean_std(s['same_init'])} | "
+                        f"{mean_std(s['cross_init'])} | {mean_std(s['teacher'])} |")
+    return "\n".join(rows)
+
+
+def ghost_figures(folder):
+    """PNGs into ``folder`` from the ghost-logit JSON files in it."""
+    import matplotlib.pyplot as plt
+
+    result = load(folder, "seeds.json")
+    runs = result["groups"][0]["runs"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, color in (("same_init", "tab:blue"), ("cross_init", "tab:red")):
+        accs = np.array([[h["test_acc"] for h in r["history"][name]] for r in runs]) * 100
+        epochs = np.arange(1, accs.shape[1] + 1)
+        ax.plot(epochs, accs.mean(axis=0), "o-", color=color, label=f"{name.replace('_', '-')} student")
+        ax.fill_between(epochs, accs.min(axis=0), accs.max(axis=0), color=color, alpha=0.2)
+    teacher = 100 * result["groups"][0]["summary"]["teacher"]["mean"]
+    ax.axhline(teacher, color="k", ls="--", label=f"teacher ({teacher:.1f} %)")
+    ax.axhline(10, color="gray", ls=":", label="chance")
+    ax.set(xlabel="student epoch (noise images only)", ylabel="MNIST test accuracy (%)", ylim=(0, 100),
+           title=f"Students trained only on the teacher's ghost logits ({len(runs)} seeds, min-max band)")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8)
+    save(fig, folder, "accuracy_per_epoch.png")
+
+    for name, key, label in GHOST_SWEEPS:
+        if not os.path.exists(os.path.join(folder, name)):
+            continue
+        groups = load(folder, name)["groups"]
+        values = [str(g["sweep_value"]) for g in groups]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        x = np.arange(len(values))
+        for offset, (student, color) in zip((-0.2, 0.2), (("same_init", "tab:blue"), ("cross_init", "tab:red"))):
+            means = [100 * g["summary"][student]["mean"] for g in groups]
+            stds = [100 * g["summary"][student]["std"] for g in groups]
+            ax.bar(x + offset, means, 0.4, yerr=stds, color=color, label=student.replace("_", "-"))
+        ax.axhline(10, color="gray", ls=":")
+        ax.set(xticks=x, xticklabels=values, xlabel=label, ylabel="test accuracy (%)", ylim=(0, 100))
+        ax.legend(fontsize=8)
+        save(fig, folder, name.replace(".json", ".png"))
+
+
+def save(fig, folder, name):
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    fig.savefig(os.path.join(folder, name), dpi=110)
+    plt.close(fig)
+    print(f"wrote {os.path.join(folder, name)}")
+
+
+# ----------------------------------------------------------------------------
+# README blocks
+# ----------------------------------------------------------------------------
+
+
+def readme_blocks():
+    """Every generated README block: {name: text}."""
+    from bench_mlp import markdown_table
+    blocks = {"bench": markdown_table(load("bench", "bench_mlp.json"))}
+    if os.path.exists(os.path.join(VIZ, "ghost_logit", "seeds.json")):
+        blocks["ghost-main"] = ghost_main_table()
+        blocks["ghost-sweeps"] = ghost_sweep_table()
+    return blocks
+
+
+def readme_block(text, name):
+    """The text between <!-- name:start --> and <!-- name:end -->, or None."""
+    match = re.search(rf"<!-- {name}:start -->\n(.*?)<!-- {name}:end -->", text, re.S)
+    return match and match.group(1).rstrip("\n")
+
+
+def update_readme(readme=README):
+    with open(readme) as f:
+        text = f.read()
+    for name, block in readme_blocks().items():
+        if readme_block(text, name) is None:
+            sys.exit(f"error: {readme} has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+        text = re.sub(rf"<!-- {name}:start -->\n.*?<!-- {name}:end -->",
+                      lambda _: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->", text, flags=re.S)
+        print(f"README block {name} regenerated")
+    with open(readme, "w") as f:
+        f.write(text)
+
+
+FIGURES = {"ghost_logit": ghost_figures}
+
+
+def main(argv=None):
+    parser = ScriptParser(description="Draw figures and README tables from the results JSON.")
+    parser.add_argument("experiment", nargs="?", choices=sorted(FIGURES), help="draw this experiment's figures")
+    parser.add_argument("--results", metavar="DIR", help="folder of its results JSON (default: viz/<experiment>)")
+    parser.add_argument("--readme", action="store_true", help="regenerate README.md's tables from the JSON")
+    args = parser.parse_args(argv)
+    if not args.experiment and not args.readme:
+        parser.error("name an experiment and/or --readme")
+    if args.experiment:
+        FIGURES[args.experiment](args.results or os.path.join(VIZ, args.experiment))
+    if args.readme:
+        update_readme()
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except FileNotFoundError as err:
+        sys.exit(f"error: results file missing: {err.filename} (run the experiment first)")
