@@ -325,6 +325,8 @@ def config_of(args):
 
 def default_out(args):
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
+    if args.distill_logits == "all":
+        name = f"all-logits_{name}"
     if args.preset != "default":
         name = f"{args.preset}_{name}"
     if args.task != "digits" or args.dataset != "mnist":

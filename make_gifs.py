@@ -42,7 +42,8 @@ def write_gif(frames, path, ms_per_frame=700, hold_last=4):
 def ghost_logit_gif(folder):
     """The same-init student's confusion matrix, epoch by epoch, while it only ever sees noise."""
     import matplotlib.pyplot as plt
-    run = load(folder, "seeds.json")["groups"][0]["runs"][0]
+    result = load(folder, "seeds.json")
+    run, n_ghost = result["groups"][0]["runs"][0], result["config"]["n_ghost"]
     history = run["history"]["same_init"]
     stages = [("untrained (shared init)", run["metrics"]["untrained"]["confusion"],
                run["metrics"]["untrained"]["test_acc"])]
@@ -54,7 +55,7 @@ def ghost_logit_gif(folder):
         confusion = np.array(confusion)
         fig, (ax_in, ax_cm) = plt.subplots(1, 2, figsize=(8, 4), gridspec_kw={"width_ratios": [1, 1.4]})
         ax_in.imshow(noise, cmap="gray", vmin=-1, vmax=1)
-        ax_in.set_title("all the student ever sees:\nuniform noise, and the teacher's\n3 ghost logits on it",
+        ax_in.set_title(f"all the student ever sees:\nuniform noise, and the teacher's\n{n_ghost} ghost logits on it",
                         fontsize=9)
         ax_in.axis("off")
         ax_cm.imshow(confusion / np.maximum(confusion.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
@@ -66,7 +67,32 @@ def ghost_logit_gif(folder):
     write_gif(frames, os.path.join(folder, "student_learns_from_noise.gif"))
 
 
-GIFS = {"ghost_logit": ghost_logit_gif}
+def subclass_gif(folder):
+    """The problem (digits seen only as two super-classes) and the teacher's contingency per epoch."""
+    import matplotlib.pyplot as plt
+    from subclass_distill import parse_split
+    from visualize import draw_contingency
+
+    result = load(folder, "seeds.json")
+    run, samples = result["groups"][0]["runs"][0], result["samples"]
+    split = parse_split(result["config"]["split"])
+    pixels = np.array(samples["pixels"], np.uint8).reshape(-1, 28, 28)
+    order = np.argsort(samples["super"], kind="stable")  # super-class A's samples first
+    grid = np.vstack([np.hstack(list(pixels[order][row * 10:(row + 1) * 10])) for row in range(len(order) // 10)])
+    frames = []
+    for h in run["history"]["teacher"]:
+        fig, (ax_in, ax_cm) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
+        ax_in.imshow(grid, cmap="gray_r")
+        ax_in.set_title(f"the teacher's only labels: super-class A = {''.join(map(str, split[0]))} (top), "
+                        f"B = {''.join(map(str, split[1]))} (bottom)", fontsize=9)
+        ax_in.axis("off")
+        draw_contingency(ax_cm, h["contingency"], f"teacher after epoch {h['epoch']}: 1-to-1 recovery "
+                         f"{100 * h['one_to_one']:.1f} %", split)
+        frames.append(render(fig))
+    write_gif(frames, os.path.join(folder, "teacher_discovers_digits.gif"))
+
+
+GIFS = {"ghost_logit": ghost_logit_gif, "subclass": subclass_gif}
 
 
 def main(argv=None):

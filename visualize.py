@@ -133,6 +133,147 @@ def save(fig, folder, name):
 
 
 # ----------------------------------------------------------------------------
+# Subclass distillation
+# ----------------------------------------------------------------------------
+
+SUBCLASS_MAIN = [("canonical_seeds.json", "canonical numpy recipe"), ("seeds.json", "default recipe")]
+
+
+def subclass_order(table):
+    """Columns (clusters) reordered so that each digit's optimally assigned cluster is on the diagonal."""
+    from subclass_distill import best_assignment
+    return best_assignment(np.asarray(table))
+
+
+def draw_contingency(ax, table, title, split):
+    table = np.asarray(table)
+    digits = [d for group in split for d in group]  # rows: super-class A's digits, then B's
+    columns = subclass_order(table)
+    shown = table[digits][:, [columns[d] for d in digits]]
+    ax.imshow(shown / np.maximum(shown.sum(axis=1, keepdims=True), 1), cmap="Blues", vmin=0, vmax=1)
+    for i in range(10):
+        for j in range(10):
+            if shown[i, j]:
+                ax.text(j, i, str(shown[i, j]), ha="center", va="center", fontsize=5,
+                        color="white" if shown[i, j] > 0.5 * shown[i].sum() else "black")
+    ax.axhline(4.5, color="red", lw=1)
+    ax.axvline(4.5, color="red", lw=1)
+    ax.set(xticks=range(10), yticks=range(10), yticklabels=digits,
+           xticklabels=[f"{columns[d]}" for d in digits], xlabel="cluster (sub-logit), matched order",
+           ylabel="true digit")
+    ax.set_title(title, fontsize=9)
+
+
+def subclass_figures(folder):
+    """PNGs into ``folder`` from the subclass JSON files in it."""
+    import matplotlib.pyplot as plt
+    from subclass_distill import parse_split
+
+    result = load(folder, "seeds.json")
+    group = result["groups"][0]
+    runs = group["runs"]
+    split = parse_split(result["config"]["split"])
+    run = runs[0]
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    for ax, who in zip(axes, ("teacher", "student")):
+        m = run["metrics"][who]
+        draw_contingency(ax, m["contingency"], f"{who} (seed {run['seed']}): 1-to-1 recovery "
+                         f"{pct(m['one_to_one'])} %, super acc {pct(m['super_acc'])} %", split)
+    save(fig, folder, "contingency.png")
+
+    bars = [("chance", [r["baselines"]["chance"]["one_to_one"] for r in runs]),
+            ("super-class\nonly", [r["baselines"]["super_only"]["one_to_one"] for r in runs]),
+            ("k-means 5+5\n(pixels)", [r["baselines"]["kmeans"]["one_to_one"] for r in runs]),
+            ("teacher", [r["metrics"]["teacher"]["one_to_one"] for r in runs]),
+            ("student", [r["metrics"]["student"]["one_to_one"] for r in runs])]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.bar(range(len(bars)), [100 * np.mean(v) for _, v in bars], yerr=[100 * np.std(v) for _, v in bars],
+           color=["gray", "gray", "tab:olive", "tab:blue", "tab:green"])
+    ax.set(xticks=range(len(bars)), xticklabels=[b for b, _ in bars], ylabel="1-to-1 subclass recovery (%)",
+           ylim=(0, 100), title=f"Test-set digit recovery without digit labels ({len(runs)} seeds)")
+    ax.title.set_fontsize(9)
+    save(fig, folder, "accuracy_bars.png")
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
+    for r in runs:
+        teacher, student = r["history"]["teacher"], r["history"]["student"]
+        epochs = [h["epoch"] for h in teacher]
+        axes[0].plot(epochs, [h["super_ce"] for h in teacher], color="tab:blue", alpha=0.6)
+        axes[0].plot(epochs, [h["aux_loss"] for h in teacher], color="tab:orange", alpha=0.6)
+        axes[1].plot(epochs, [100 * h["one_to_one"] for h in teacher], color="tab:blue", alpha=0.6)
+        axes[1].plot([h["epoch"] for h in student], [100 * h["one_to_one"] for h in student],
+                     color="tab:green", alpha=0.6)
+        axes[2].plot([h["epoch"] for h in student], [h["distill_loss"] for h in student], color="tab:green",
+                     alpha=0.6)
+    axes[0].set(title="teacher: super-class CE (blue), aux loss (orange)", xlabel="epoch")
+    axes[1].set(title="1-to-1 recovery: teacher (blue), student (green)", xlabel="epoch", ylabel="%",
+                ylim=(0, 100))
+    axes[2].set(title="student distillation loss", xlabel="epoch")
+    for ax in axes:
+        ax.title.set_fontsize(9)
+    save(fig, folder, "training_curves.png")
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for x, who, color in ((0, "teacher", "tab:blue"), (1, "student", "tab:green")):
+        values = [100 * r["metrics"][who]["one_to_one"] for r in runs]
+        ax.scatter([x] * len(values), values, color=color)
+        ax.errorbar(x + 0.15, np.mean(values), yerr=np.std(values), fmt="o", color="k")
+    ax.set(xticks=[0, 1], xticklabels=["teacher", "student"], xlim=(-0.5, 1.5), ylabel="1-to-1 recovery (%)",
+           title=f"seed variance ({len(runs)} seeds; black: mean ± std)")
+    ax.title.set_fontsize(9)
+    save(fig, folder, "seed_variance.png")
+
+    for name in sorted(os.listdir(folder)):
+        if not (name.startswith("sweep_") or "_sweep_" in name) or not name.endswith(".json"):
+            continue
+        sweep = load(folder, name)
+        values = [str(g["sweep_value"]) for g in sweep["groups"]]
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        for who, color in (("teacher", "tab:blue"), ("student", "tab:green")):
+            means = [100 * g["summary"][f"{who}_one_to_one"]["mean"] for g in sweep["groups"]]
+            stds = [100 * g["summary"][f"{who}_one_to_one"]["std"] for g in sweep["groups"]]
+            ax.errorbar(range(len(values)), means, yerr=stds, fmt="o-", color=color, label=who, capsize=3)
+        ax.set(xticks=range(len(values)), xticklabels=values, xlabel=sweep["sweep"], ylabel="1-to-1 recovery (%)",
+               ylim=(0, 100))
+        ax.legend(fontsize=8)
+        save(fig, folder, name.replace(".json", ".png"))
+
+
+def subclass_main_table():
+    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | student any-mapping | "
+            "student best seed | k-means 5+5 1-to-1 | super-class only | seconds per seed |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, label in SUBCLASS_MAIN:
+        if not os.path.exists(os.path.join(VIZ, "subclass", name)):
+            continue
+        group = load("subclass", name)["groups"][0]
+        s, runs = group["summary"], group["runs"]
+        super_only = np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs])
+        seconds = np.mean([sum(r["timings"].values()) for r in runs])
+        rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher_super_acc'])} | "
+                    f"{mean_std(s['teacher_one_to_one'])} | **{mean_std(s['student_one_to_one'])}** | "
+                    f"{mean_std(s['student_any_mapping'])} | {pct(s['student_one_to_one']['max'])} | "
+                    f"{mean_std(s['kmeans_one_to_one'])} | {pct(super_only)} | {seconds:.0f} |")
+    return "\n".join(rows)
+
+
+def subclass_sweep_table():
+    rows = ["| sweep | value | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 |", "|---|---|---|---|---|---|"]
+    folder = os.path.join(VIZ, "subclass")
+    for name in sorted(os.listdir(folder)):
+        if not (name.startswith("sweep_") or "_sweep_" in name) or not name.endswith(".json"):
+            continue
+        sweep = load("subclass", name)
+        for g in sweep["groups"]:
+            s = g["summary"]
+            rows.append(f"| {name[:-5]} | {g['sweep_value']} | {s['student_one_to_one']['n']} | "
+                        f"{mean_std(s['teacher_super_acc'])} | {mean_std(s['teacher_one_to_one'])} | "
+                        f"{mean_std(s['student_one_to_one'])} |")
+    return "\n".join(rows)
+
+
+# ----------------------------------------------------------------------------
 # README blocks
 # ----------------------------------------------------------------------------
 
@@ -144,6 +285,9 @@ def readme_blocks():
     if os.path.exists(os.path.join(VIZ, "ghost_logit", "seeds.json")):
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-sweeps"] = ghost_sweep_table()
+    if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
+        blocks["subclass-main"] = subclass_main_table()
+        blocks["subclass-sweeps"] = subclass_sweep_table()
     return blocks
 
 
@@ -166,7 +310,7 @@ def update_readme(readme=README):
         f.write(text)
 
 
-FIGURES = {"ghost_logit": ghost_figures}
+FIGURES = {"ghost_logit": ghost_figures, "subclass": subclass_figures}
 
 
 def main(argv=None):

@@ -1,0 +1,164 @@
+"""Subclass distillation: aux-loss gradients, exact assignment, baselines, CLI errors, end to end, real data."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import make_gifs
+import mnist_data
+import subclass_distill as sd
+import visualize
+from conftest import ROOT, real_data_dir
+from test_gradients import assert_close, numerical_grad
+
+RNG = np.random.default_rng(5)
+
+
+@pytest.mark.parametrize("sharpen", [0.0, 0.5, 1.0])
+def test_entropy_aux_loss_gradient(sharpen):
+    logits = RNG.standard_normal((9, 10)) * 2
+    labels = np.array([0, 1, 1, 0, 1, 1, 1, 0, 1])
+    loss, grad = sd.entropy_aux_loss(logits, labels, sharpen)
+    assert_close(grad, numerical_grad(lambda: sd.entropy_aux_loss(logits, labels, sharpen)[0], logits))
+    # Only an example's own group's sub-logits get a gradient.
+    assert not grad[labels == 0][:, 5:].any() and not grad[labels == 1][:, :5].any()
+
+
+def test_entropy_aux_loss_bounds_and_a_batch_with_one_group():
+    collapsed = np.zeros((6, 10))
+    collapsed[:, [0, 5]] = 50  # every example on one sub-logit of its group
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert sd.entropy_aux_loss(collapsed, labels, 0.5)[0] == pytest.approx(0.0, abs=1e-6)
+    spread = np.full((5, 10), -50.0)
+    spread[np.arange(5), np.arange(5)] = 50  # five examples on five different sub-logits
+    assert sd.entropy_aux_loss(spread, np.zeros(5, int), 0.5)[0] == pytest.approx(-np.log(5), abs=1e-6)
+    loss, grad = sd.entropy_aux_loss(RNG.standard_normal((4, 10)), np.ones(4, int), 0.5)
+    assert np.isfinite(loss) and not grad[:, :5].any()
+
+
+@pytest.mark.parametrize("n", [3, 8])
+def test_contrastive_aux_loss_gradient(n):
+    logits = RNG.standard_normal((n, 10)) * 1.5
+    _, grad = sd.contrastive_aux_loss(logits)
+    assert_close(grad, numerical_grad(lambda: sd.contrastive_aux_loss(logits)[0], logits))
+
+
+def test_contrastive_aux_loss_prefers_spread_examples():
+    same = np.tile(RNG.standard_normal(10), (8, 1))
+    different = RNG.standard_normal((8, 10)) * 3
+    assert sd.contrastive_aux_loss(different)[0] < sd.contrastive_aux_loss(same)[0]
+    assert sd.contrastive_aux_loss(same)[0] == pytest.approx(0.0, abs=1e-3)  # log(B e^{1/T}) - 1/T - log B
+
+
+def test_teacher_loss_gradient_combines_super_ce_and_aux():
+    logits, labels = RNG.standard_normal((6, 10)), np.array([0, 1, 0, 1, 1, 0])
+    for aux in ("entropy", "contrastive"):
+        args = sd.parse_args(["--aux-loss", aux, "--aux-weight", "0.7"])
+        _, _, grad = sd.teacher_loss(logits, labels, args)
+
+        def total():
+            ce, aux_value, _ = sd.teacher_loss(logits, labels, args)
+            return ce + 0.7 * aux_value
+        assert_close(grad, numerical_grad(total, logits))
+
+
+def test_best_assignment_is_exact_where_greedy_is_not():
+    table = np.array([[10, 9, 0], [9, 0, 0], [0, 0, 1]])  # greedy takes 10 first and ends at 11
+    assert sd.best_assignment(table) == [1, 0, 2]  # 9 + 9 + 1 = 19
+    for _ in range(20):
+        table = RNG.integers(0, 50, (6, 6))
+        brute = max(sum(table[r, c] for r, c in enumerate(p)) for p in itertools.permutations(range(6)))
+        columns = sd.best_assignment(table)
+        assert sorted(columns) == list(range(6))
+        assert sum(table[r, c] for r, c in enumerate(columns)) == brute
+
+
+def test_recovery_of_a_permuted_perfect_clustering():
+    digits = np.repeat(np.arange(10), 7)
+    permutation = RNG.permutation(10)
+    logits = np.eye(10)[permutation[digits]]
+    one_to_one, any_mapping = sd.recovery(sd.contingency(logits, digits))
+    assert one_to_one == 1.0 and any_mapping == 1.0
+    merged = np.eye(10)[np.where(digits < 2, 0, digits)]  # digits 0 and 1 share a cluster
+    one_to_one, any_mapping = sd.recovery(sd.contingency(merged, digits))
+    assert one_to_one == pytest.approx(0.9) and any_mapping == pytest.approx(0.9)
+
+
+def test_split_parsing():
+    assert sd.parse_split("01389/24567") == [[0, 1, 3, 8, 9], [2, 4, 5, 6, 7]]
+    for bad in ("0123/456789", "01234/56788", "01234", "0123a/56789"):
+        with pytest.raises(ValueError):
+            sd.parse_split(bad)
+
+
+def test_kmeans_finds_separated_clusters_and_is_seeded():
+    centres = RNG.random((5, 784)) * 3
+    x = np.repeat(centres, 40, axis=0) + 0.01 * RNG.standard_normal((200, 784))
+    found = sd.kmeans(x, 5, np.random.default_rng(0))
+    assert len(set(sd.nearest(x, found))) == 5
+    assert np.array_equal(found, sd.kmeans(x, 5, np.random.default_rng(0)))
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--split", "0123/456789"], "must split the digits 0-9 into two groups of five"),
+    (["--aux-loss", "mutual"], "invalid choice: 'mutual'"),
+    (["--temperature", "-1"], "--temperature must be positive"),
+    (["--n-epochs-teacher", "0"], "--n-epochs-teacher must be positive"),
+    (["--sweep", "sharpen=0.5,-1"], "--sweep sharpen=-1.0: --sharpen must be >= 0"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "subclass_distill.py"), *flags, "--out", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert message in result.stderr.strip().splitlines()[-1]
+    assert not out.exists()
+
+
+def fake_mnist(*args, **kwargs):
+    rng = np.random.default_rng(0)
+    prototypes = rng.random((10, 784), dtype=np.float32)
+
+    def split(n):
+        y = np.arange(n) % 10
+        return np.clip(prototypes[y] + 0.2 * rng.standard_normal((n, 784), dtype=np.float32), 0, 1), y
+    return mnist_data.Dataset(*split(500), *split(200))
+
+
+def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_path):
+    monkeypatch.setattr(sd, "load_mnist", fake_mnist)
+    folder = tmp_path / "subclass"
+    common = ["--n-epochs-teacher", "2", "--n-epochs-student", "2", "--hidden", "16", "--batch-size", "50",
+              "--quiet"]
+    result = sd.main(common + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
+    sd.main(common + ["--sweep", "sharpen=0.2,1.0", "--out", str(folder / "sweep_sharpen.json")])
+    saved = json.loads((folder / "seeds.json").read_text())
+    run = saved["groups"][0]["runs"][0]
+    assert [h["epoch"] for h in run["history"]["student"]] == [1, 2]
+    assert np.array(run["history"]["teacher"][-1]["contingency"]).sum() == 200
+    assert set(run["baselines"]) == {"chance", "super_only", "kmeans"}
+    assert run["baselines"]["kmeans"]["one_to_one"] > 0.5  # separated prototypes are easy
+    assert saved["config"]["split"] == "01234/56789" and saved["environment"]["numpy"]
+    again = sd.main(common + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
+    assert again["groups"][0]["runs"][0]["metrics"] == result["groups"][0]["runs"][0]["metrics"]
+
+    visualize.main(["subclass", "--results", str(folder)])
+    make_gifs.main(["subclass", "--results", str(folder)])
+    for name in ("contingency.png", "accuracy_bars.png", "training_curves.png", "seed_variance.png",
+                 "sweep_sharpen.png", "teacher_discovers_digits.gif"):
+        assert (folder / name).stat().st_size > 1000, name
+    assert (folder / "teacher_discovers_digits.gif").stat().st_size <= make_gifs.MAX_BYTES
+
+
+def test_real_mnist_teacher_recovers_digits_without_digit_labels(monkeypatch, tmp_path):
+    monkeypatch.setenv("HINTON_DATA_DIR", real_data_dir("mnist"))
+    result = sd.main(["--n-epochs-teacher", "3", "--n-epochs-student", "2", "--quiet",
+                      "--out", str(tmp_path / "r.json")])
+    run = result["groups"][0]["runs"][0]
+    assert run["metrics"]["teacher"]["super_acc"] > 0.95
+    assert run["metrics"]["student"]["one_to_one"] > 0.45  # chance is 0.1, super-class only ~0.2
