@@ -136,7 +136,8 @@ def save(fig, folder, name):
 # Subclass distillation
 # ----------------------------------------------------------------------------
 
-SUBCLASS_MAIN = [("canonical_seeds.json", "canonical numpy recipe"), ("seeds.json", "default recipe")]
+SUBCLASS_MAIN = [("canonical_seeds.json", "canonical numpy recipe"), ("seeds.json", "default recipe"),
+                 ("split01389-24567_seeds.json", "default recipe, harder split 01389/24567")]
 
 
 def subclass_order(table):
