@@ -22,15 +22,13 @@ Timing is not a test: numbers depend on the machine, and the BLAS kernel that
 OpenBLAS picks (OPENBLAS_CORETYPE) is reported, never overridden.
 """
 
-import json
-import os
 import sys
 import time
 
 import numpy as np
 
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, environment, softmax
-from mnist_data import ScriptParser
+from mnist_data import ScriptParser, save_json
 
 WORKLOADS = {
     "W1": {"sizes": [784, 256, 10], "batch": 128, "n": 60000, "loss": "ce"},
@@ -261,11 +259,7 @@ def main(argv=None):
         parser.error("--repeats must be >= 1")
     results = run_benchmark(args.workloads, args.repeats, args.naive, not args.no_torch)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        tmp = args.out + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=1)
-        os.replace(tmp, args.out)
+        save_json(results, args.out)
         print(f"wrote {args.out}")
     print()
     print(markdown_table(results))

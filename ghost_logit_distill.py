@@ -20,7 +20,6 @@ environment) that visualize.py and make_gifs.py draw from.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np
 
 from mlp_numpy import (MLP, Adam, cross_entropy, distillation_loss, environment, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import DataError, ScriptParser, add_data_args, load_mnist
+from mnist_data import DataError, ScriptParser, add_data_args, load_mnist, run_config, save_json
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -79,28 +78,7 @@ def parse_args(argv=None):
     add_data_args(parser)
     parser.add_argument("--out", help="results JSON (default: viz/ghost_logit/<run name>.json)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-    args = parser.parse_args(argv)
-
-    for key, value in PRESETS[args.preset].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    problems = invalid_settings(args)
-    if args.sweep:
-        key, _, values = args.sweep.partition("=")
-        if key not in SWEEPABLE or not values:
-            problems.append(f"--sweep needs KEY=V1,V2,... with KEY one of {', '.join(SWEEPABLE)}")
-        else:
-            try:
-                args.sweep = (key, [SWEEPABLE[key](v) for v in values.split(",")])
-            except ValueError as err:
-                problems.append(f"--sweep {key}: {err}")
-            else:  # every swept variant must be a valid run too
-                for value in args.sweep[1]:
-                    variant = argparse.Namespace(**{**vars(args), key: value})
-                    problems += [f"--sweep {key}={value}: {p}" for p in invalid_settings(variant)]
-    if problems:
-        parser.error("; ".join(problems))
-    return args
+    return parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
 
 
 def invalid_settings(args):
@@ -318,11 +296,6 @@ def summarize(runs):
     return out
 
 
-def config_of(args):
-    skip = {"seeds", "sweep", "out", "quiet", "data_dir"}
-    return {k: v for k, v in vars(args).items() if k not in skip}
-
-
 def default_out(args):
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.distill_logits == "all":
@@ -332,15 +305,6 @@ def default_out(args):
     if args.task != "digits" or args.dataset != "mnist":
         name = f"{args.dataset}_{args.task}_{name}"
     return os.path.join("viz", "ghost_logit", name + ".json")
-
-
-def save_json(result, path):
-    """Write atomically: a crash never leaves a half-written results file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -361,13 +325,13 @@ def main(argv=None):
         for seed in seeds:
             log(f"-- seed {seed}")
             runs.append(run(run_args, seed, data, log))
-        groups.append({"config": config_of(run_args), "sweep_value": value, "runs": runs,
+        groups.append({"config": run_config(run_args), "sweep_value": value, "runs": runs,
                        "summary": summarize(runs)})
         s = groups[-1]["summary"]
         log(f"same-init {100 * s['same_init']['mean']:.2f} ± {100 * s['same_init']['std']:.2f} %, "
             f"cross-init {100 * s['cross_init']['mean']:.2f} ± {100 * s['cross_init']['std']:.2f} %, "
             f"teacher {100 * s['teacher']['mean']:.2f} % over {len(seeds)} seed(s)")
-    result = {"experiment": "ghost_logit", "config": config_of(args), "seeds": seeds,
+    result = {"experiment": "ghost_logit", "config": run_config(args), "seeds": seeds,
               "sweep": args.sweep[0] if args.sweep else None, "groups": groups,
               "wall_time_s": time.perf_counter() - started, "environment": environment()}
     save_json(result, out)

@@ -1,4 +1,5 @@
-"""MNIST and Fashion-MNIST, verified and cached: the one place datasets come from.
+"""MNIST and Fashion-MNIST, verified and cached: the one place datasets come from
+(plus the command-line and results-file plumbing every script shares).
 
     x_train, y_train, x_test, y_test = load_mnist("mnist", data_dir=None)
 
@@ -28,6 +29,7 @@ import argparse
 import gzip
 import hashlib
 import http.client
+import json
 import os
 import struct
 import sys
@@ -269,6 +271,46 @@ class ScriptParser(argparse.ArgumentParser):
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_experiment(self, argv, presets, sweepable, invalid_settings):
+        """Parse an experiment's flags: fill the ones not given from ``--preset``,
+        turn ``--sweep KEY=V1,V2`` into (KEY, [values]), and check the run and
+        every swept variant with ``invalid_settings(args) -> [messages]``."""
+        args = self.parse_args(argv)
+        for key, value in presets[args.preset].items():
+            if getattr(args, key) is None:
+                setattr(args, key, value)
+        problems = invalid_settings(args)
+        if args.sweep:
+            key, _, values = args.sweep.partition("=")
+            if key not in sweepable or not values:
+                problems.append(f"--sweep needs KEY=V1,V2,... with KEY one of {', '.join(sweepable)}")
+            else:
+                try:
+                    args.sweep = (key, [sweepable[key](v) for v in values.split(",")])
+                except ValueError as err:
+                    problems.append(f"--sweep {key}: {err}")
+                else:
+                    for value in args.sweep[1]:
+                        variant = argparse.Namespace(**{**vars(args), key: value})
+                        problems += [f"--sweep {key}={value}: {p}" for p in invalid_settings(variant)]
+        if problems:
+            self.error("; ".join(problems))
+        return args
+
+
+def run_config(args):
+    """The settings that define a run (everything but where and how it is reported)."""
+    return {k: v for k, v in vars(args).items() if k not in {"seeds", "sweep", "out", "quiet", "data_dir"}}
+
+
+def save_json(result, path):
+    """Write a results file atomically: a crash never leaves a half-written one."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".partial"
+    with open(tmp, "w") as f:
+        json.dump(result, f, indent=1)
+    os.replace(tmp, path)
 
 
 def add_data_args(parser):

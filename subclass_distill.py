@@ -22,7 +22,6 @@ optimal assignment; "any-mapping" gives each cluster its plurality digit.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -31,7 +30,7 @@ import numpy as np
 
 from mlp_numpy import (MLP, Adam, distillation_loss, environment, group_logsumexp, grouped_cross_entropy, jitter,
                        logsumexp, minibatches, softmax, standardize, standardize_backward)
-from mnist_data import DataError, ScriptParser, add_data_args, load_mnist
+from mnist_data import DataError, ScriptParser, add_data_args, load_mnist, run_config, save_json
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -82,28 +81,7 @@ def parse_args(argv=None):
     add_data_args(parser)
     parser.add_argument("--out", help="results JSON (default: viz/subclass/<run name>.json)")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-    args = parser.parse_args(argv)
-
-    for key, value in PRESETS[args.preset].items():
-        if getattr(args, key) is None:
-            setattr(args, key, value)
-    problems = invalid_settings(args)
-    if args.sweep:
-        key, _, values = args.sweep.partition("=")
-        if key not in SWEEPABLE or not values:
-            problems.append(f"--sweep needs KEY=V1,V2,... with KEY one of {', '.join(SWEEPABLE)}")
-        else:
-            try:
-                args.sweep = (key, [SWEEPABLE[key](v) for v in values.split(",")])
-            except ValueError as err:
-                problems.append(f"--sweep {key}: {err}")
-            else:
-                for value in args.sweep[1]:
-                    variant = argparse.Namespace(**{**vars(args), key: value})
-                    problems += [f"--sweep {key}={value}: {p}" for p in invalid_settings(variant)]
-    if problems:
-        parser.error("; ".join(problems))
-    return args
+    return parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
 
 
 def parse_split(split):
@@ -426,11 +404,6 @@ def summarize(runs):
                 "max": float(np.max(v)), "n": len(v)} for k, v in values.items()}
 
 
-def config_of(args):
-    skip = {"seeds", "sweep", "out", "quiet", "data_dir"}
-    return {k: v for k, v in vars(args).items() if k not in skip}
-
-
 def default_out(args):
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.preset != "default":
@@ -438,15 +411,6 @@ def default_out(args):
     if args.split != "01234/56789":
         name = f"split{args.split.replace('/', '-')}_{name}"
     return os.path.join("viz", "subclass", name + ".json")
-
-
-def save_json(result, path):
-    """Write atomically: a crash never leaves a half-written results file."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, path)
 
 
 def main(argv=None):
@@ -469,14 +433,14 @@ def main(argv=None):
         for seed in seeds:
             log(f"-- seed {seed}")
             runs.append(run(run_args, seed, data_by_split[run_args.split], log))
-        groups.append({"config": config_of(run_args), "sweep_value": value, "runs": runs,
+        groups.append({"config": run_config(run_args), "sweep_value": value, "runs": runs,
                        "summary": summarize(runs)})
         s = groups[-1]["summary"]
         log(f"student 1-to-1 recovery {100 * s['student_one_to_one']['mean']:.1f} ± "
             f"{100 * s['student_one_to_one']['std']:.1f} % (teacher {100 * s['teacher_one_to_one']['mean']:.1f} %, "
             f"k-means {100 * s['kmeans_one_to_one']['mean']:.1f} %), teacher super acc "
             f"{100 * s['teacher_super_acc']['mean']:.2f} % over {len(seeds)} seed(s)")
-    result = {"experiment": "subclass", "config": config_of(args), "seeds": seeds,
+    result = {"experiment": "subclass", "config": run_config(args), "seeds": seeds,
               "sweep": args.sweep[0] if args.sweep else None, "groups": groups,
               "samples": sample_images(data_by_split[args.split]),
               "wall_time_s": time.perf_counter() - started, "environment": environment()}

@@ -1,8 +1,10 @@
 """Shared test setup: import the project from the repo root; locate the real data."""
 
 import os
+import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -25,3 +27,26 @@ def private_cache(tmp_path, monkeypatch):
     """Every test gets its own empty cache and no data folder from the environment."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("HINTON_DATA_DIR", raising=False)
+
+
+def fake_mnist(*args, **kwargs):
+    """A tiny learnable stand-in for load_mnist: noisy copies of one prototype per digit."""
+    from mnist_data import Dataset
+    rng = np.random.default_rng(0)
+    prototypes = rng.random((10, 784), dtype=np.float32)
+
+    def split(n):
+        y = np.arange(n) % 10
+        return np.clip(prototypes[y] + 0.25 * rng.standard_normal((n, 784), dtype=np.float32), 0, 1), y
+    return Dataset(*split(600), *split(200))
+
+
+def bad_input_message(script, flags, tmp_path):
+    """Run a script with bad flags: it must exit 2, print no traceback and write no results.
+    Returns its last stderr line, the one-line error."""
+    out = tmp_path / "results.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, script), *flags, "--out", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert not out.exists()
+    return result.stderr.strip().splitlines()[-1]
