@@ -101,7 +101,7 @@ def ghost_figures(folder):
     teacher = 100 * result["groups"][0]["summary"]["teacher"]["mean"]
     ax.axhline(teacher, color="k", ls="--", label=f"teacher ({teacher:.1f} %)")
     ax.axhline(10, color="gray", ls=":", label="chance")
-    ax.set(xlabel="student epoch (noise images only)", ylabel="MNIST test accuracy (%)", ylim=(0, 100),
+    ax.set(xlabel="student epoch (noise images only)", ylabel="MNIST test accuracy (%)", ylim=(0, 100), xticks=epochs,
            title=f"Students trained only on the teacher's ghost logits ({len(runs)} seeds, min-max band)")
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
