@@ -138,7 +138,7 @@ def save(fig, folder, name):
 # ----------------------------------------------------------------------------
 
 SUBCLASS_MAIN = [("canonical_seeds.json", "canonical numpy recipe"), ("seeds.json", "default recipe"),
-                 ("split01389-24567_seeds.json", "default recipe, harder split 01389/24567")]
+                 ("split01389-24567_seeds.json", "default recipe, split 01389/24567")]
 
 
 def subclass_order(table):
