@@ -117,7 +117,8 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     common = ["--n-epochs-teacher", "2", "--n-epochs-student", "2", "--hidden", "16", "--batch-size", "50",
               "--quiet"]
     result = sd.main(common + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
-    sd.main(common + ["--sweep", "sharpen=0.2,1.0", "--out", str(folder / "sweep_sharpen.json")])
+    sd.main(common + ["--sweep", "sharpen=0.2,1.0", "--student-hard-weight", "0.5", "--aux-loss", "contrastive",
+                      "--out", str(folder / "sweep_sharpen.json")])
     saved = json.loads((folder / "seeds.json").read_text())
     run = saved["groups"][0]["runs"][0]
     assert [h["epoch"] for h in run["history"]["student"]] == [1, 2]
