@@ -59,7 +59,7 @@ GHOST_OTHER = [("all-logits_seeds.json", "upper reference: students match all 13
 
 def ghost_main_table():
     rows = ["| recipe | seeds | teacher | same-init student | cross-init student | untrained | "
-            "CKA same / cross | seconds per seed |",
+            "CKA to teacher: same / cross / untrained | seconds per seed |",
             "|---|---|---|---|---|---|---|---|"]
     for name, label in GHOST_MAIN + GHOST_OTHER:
         if not os.path.exists(os.path.join(VIZ, "ghost_logit", name)):
@@ -67,10 +67,11 @@ def ghost_main_table():
         result = load("ghost_logit", name)
         group = result["groups"][0]
         s, runs = group["summary"], group["runs"]
-        cka = [np.mean([r["metrics"][k]["cka_to_teacher"] for r in runs]) for k in ("same_init", "cross_init")]
+        cka = [np.mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
+               for k in ("same_init", "cross_init", "untrained")]
         seconds = np.mean([r["timings"]["total_s"] for r in runs])
         rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher'])} | **{mean_std(s['same_init'])}** | "
-                    f"{mean_std(s['cross_init'])} | {mean_std(s['untrained'])} | {cka[0]:.2f} / {cka[1]:.2f} | "
+                    f"{mean_std(s['cross_init'])} | {mean_std(s['untrained'])} | {cka[0]:.2f} / {cka[1]:.2f} / {cka[2]:.2f} | "
                     f"{seconds:.1f} |")
     return "\n".join(rows)
 
