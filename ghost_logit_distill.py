@@ -26,9 +26,10 @@ import time
 
 import numpy as np
 
-from mlp_numpy import (MLP, Adam, cross_entropy, distillation_loss, environment, minibatches,
+from mlp_numpy import (MLP, Adam, confusion_matrix, cross_entropy, distillation_loss, environment, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import DataError, ScriptParser, add_data_args, load_mnist, run_config, save_json
+from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_json,
+                        sweep_variants)
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -158,8 +159,7 @@ def matching_loss(student_logits, teacher_logits, columns, args):
 def accuracy_and_confusion(net, x, y, n_classes):
     """Test accuracy by argmax over the class logits, and the (true, predicted) count matrix."""
     predicted = net.predict_logits(x)[:, :n_classes].argmax(axis=1)
-    confusion = np.bincount(y * n_classes + predicted, minlength=n_classes ** 2).reshape(n_classes, n_classes)
-    return float(np.mean(predicted == y)), confusion
+    return float(np.mean(predicted == y)), confusion_matrix(y, predicted, n_classes)
 
 
 def last_hidden(net, x):
@@ -287,13 +287,8 @@ def run(args, seed, data, log=print):
 
 
 def summarize(runs):
-    """Mean, std (over seeds, ddof=0), min and max of each network's test accuracy."""
-    out = {}
-    for name in runs[0]["metrics"]:
-        accs = np.array([r["metrics"][name]["test_acc"] for r in runs])
-        out[name] = {"mean": float(accs.mean()), "std": float(accs.std()),
-                     "min": float(accs.min()), "max": float(accs.max()), "n": len(accs)}
-    return out
+    """Each network's test accuracy over seeds (mean, std, min, max)."""
+    return {name: describe([r["metrics"][name]["test_acc"] for r in runs]) for name in runs[0]["metrics"]}
 
 
 def default_out(args):
@@ -314,13 +309,10 @@ def main(argv=None):
     started = time.perf_counter()
     data = load_task(args)
     seeds = args.seeds or [args.seed]
-    settings = [(None, None)] if not args.sweep else [(args.sweep[0], v) for v in args.sweep[1]]
     groups = []
-    for key, value in settings:
-        run_args = argparse.Namespace(**vars(args))
-        if key:
-            setattr(run_args, key, value)
-            log(f"== {key} = {value}")
+    for value, run_args in sweep_variants(args):
+        if args.sweep:
+            log(f"== {args.sweep[0]} = {value}")
         runs = []
         for seed in seeds:
             log(f"-- seed {seed}")

@@ -75,7 +75,7 @@ def subclass_gif(folder):
 
     result = load(folder, "seeds.json")
     run, samples = result["groups"][0]["runs"][0], result["samples"]
-    split = parse_split(result["config"]["split"])
+    split = parse_split(result["groups"][0]["config"]["split"])
     pixels = np.array(samples["pixels"], np.uint8).reshape(-1, 28, 28)
     order = np.argsort(samples["super"], kind="stable")  # super-class A's samples first
     grid = np.vstack([np.hstack(list(pixels[order][row * 10:(row + 1) * 10])) for row in range(len(order) // 10)])

@@ -147,6 +147,11 @@ class MLP:
         return float(np.mean(logits.argmax(axis=1) == labels))
 
 
+def confusion_matrix(true, predicted, n):
+    """(n, n) counts: row = true class, column = predicted class (or cluster)."""
+    return np.bincount(np.asarray(true) * n + predicted, minlength=n * n).reshape(n, n)
+
+
 # ----------------------------------------------------------------------------
 # Adam
 # ----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 """MNIST and Fashion-MNIST, verified and cached: the one place datasets come from
-(plus the command-line and results-file plumbing every script shares).
+(plus the command-line, sweep and results-file plumbing every script shares).
 
     x_train, y_train, x_test, y_test = load_mnist("mnist", data_dir=None)
 
@@ -145,7 +145,7 @@ def load_idx_files(dataset, data_dir=None, download=True):
         if data is None and folder:
             data = _read_local(folder, dataset, name, expected)
             if data is not None:
-                _write_atomically(cache, name, data)
+                _cache(cache, name, data)
         if data is None and download and not download_errors:
             data, download_errors = _download(spec["mirrors"], cache, name, expected)
         if data is None:
@@ -237,7 +237,7 @@ def _download(mirrors, cache, name, expected):
             data = _decompress(partial)
             _check_structure(data, name, url)
             _check_sha256(data, expected, url)
-            _write_atomically(cache, name, data)
+            _cache(cache, name, data)
             return data, []
         except DataError as err:
             errors.append(str(err))
@@ -249,20 +249,27 @@ def _download(mirrors, cache, name, expected):
     return None, errors
 
 
-def _write_atomically(folder, name, data):
-    """Write to a temporary file in the same folder, then rename: never a partial file."""
+def write_atomically(path, data):
+    """Write bytes to a temporary file in the same folder, then rename: a reader
+    (or a crash) never sees a partial file, and the temporary never stays behind."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".partial")
     try:
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; the data is public
-            os.replace(tmp, os.path.join(folder, name))
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    except OSError as err:  # an unwritable cache only costs speed next time
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; nothing here is secret
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _cache(folder, name, data):
+    """Keep a verified copy in the cache; an unwritable cache only costs speed next time."""
+    try:
+        write_atomically(os.path.join(folder, name), data)
+    except OSError as err:
         print(f"warning: could not cache {name} in {folder}: {err.strerror}", file=sys.stderr)
 
 
@@ -291,12 +298,26 @@ class ScriptParser(argparse.ArgumentParser):
                 except ValueError as err:
                     problems.append(f"--sweep {key}: {err}")
                 else:
-                    for value in args.sweep[1]:
-                        variant = argparse.Namespace(**{**vars(args), key: value})
+                    for value, variant in sweep_variants(args):
                         problems += [f"--sweep {key}={value}: {p}" for p in invalid_settings(variant)]
         if problems:
             self.error("; ".join(problems))
         return args
+
+
+def sweep_variants(args):
+    """[(swept value, the run's settings)] for each ``--sweep`` value, or [(None, args)]."""
+    if not args.sweep:
+        return [(None, args)]
+    key, values = args.sweep
+    return [(value, argparse.Namespace(**{**vars(args), key: value})) for value in values]
+
+
+def describe(values):
+    """Mean, std (ddof=0), min, max and count of one number over seeds."""
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+            "max": float(values.max()), "n": len(values)}
 
 
 def run_config(args):
@@ -306,11 +327,7 @@ def run_config(args):
 
 def save_json(result, path):
     """Write a results file atomically: a crash never leaves a half-written one."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(tmp, path)
+    write_atomically(path, json.dumps(result, indent=1).encode())
 
 
 def add_data_args(parser):

@@ -28,9 +28,11 @@ import time
 
 import numpy as np
 
-from mlp_numpy import (MLP, Adam, distillation_loss, environment, group_logsumexp, grouped_cross_entropy, jitter,
-                       logsumexp, minibatches, softmax, standardize, standardize_backward)
-from mnist_data import DataError, ScriptParser, add_data_args, load_mnist, run_config, save_json
+from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, environment, group_logsumexp,
+                       grouped_cross_entropy, jitter, logsumexp, minibatches, softmax, standardize,
+                       standardize_backward)
+from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_json,
+                        sweep_variants)
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -191,12 +193,6 @@ def teacher_loss(logits, super_labels, args):
 # ----------------------------------------------------------------------------
 
 
-def contingency(logits, digits):
-    """10x10 counts: rows are true digits, columns are clusters (argmax sub-logit)."""
-    clusters = logits.argmax(axis=1)
-    return np.bincount(digits * 10 + clusters, minlength=100).reshape(10, 10)
-
-
 def best_assignment(table):
     """Exact maximum-weight one-to-one assignment of columns to rows (bitmask DP).
 
@@ -238,6 +234,13 @@ def recovery(table):
     return float(one_to_one), float(any_mapping)
 
 
+def score_clusters(digits, clusters):
+    """The 10x10 contingency (rows: true digit, columns: cluster) and its two recovery scores."""
+    table = confusion_matrix(digits, clusters, 10)
+    one_to_one, any_mapping = recovery(table)
+    return {"one_to_one": one_to_one, "any_mapping": any_mapping, "contingency": table.tolist()}
+
+
 def super_accuracy(logits, super_labels):
     grouped, _ = group_logsumexp(logits, GROUPS)
     return float(np.mean(grouped.argmax(axis=1) == super_labels))
@@ -245,10 +248,7 @@ def super_accuracy(logits, super_labels):
 
 def evaluate(net, x, digits, super_labels):
     logits = net.predict_logits(x)
-    table = contingency(logits, digits)
-    one_to_one, any_mapping = recovery(table)
-    return {"super_acc": super_accuracy(logits, super_labels), "one_to_one": one_to_one,
-            "any_mapping": any_mapping, "contingency": table.tolist()}
+    return {"super_acc": super_accuracy(logits, super_labels), **score_clusters(digits, logits.argmax(axis=1))}
 
 
 def kmeans(x, k, rng, iterations=30):
@@ -276,16 +276,13 @@ def kmeans_baseline(data, rng):
         centres = kmeans(data["x_train"][data["super_train"] == g], 5, rng)
         test_rows = data["super_test"] == g
         clusters[test_rows] = GROUPS[g][nearest(data["x_test"][test_rows], centres)]
-    table = np.bincount(data["digit_test"] * 10 + clusters, minlength=100).reshape(10, 10)
-    one_to_one, any_mapping = recovery(table)
-    return {"one_to_one": one_to_one, "any_mapping": any_mapping, "contingency": table.tolist()}
+    return score_clusters(data["digit_test"], clusters)
 
 
 def super_only_baseline(data):
     """Knowing only the super-class: every example of a super-class in one cluster."""
-    table = np.bincount(data["digit_test"] * 10 + GROUPS[data["super_test"], 0], minlength=100).reshape(10, 10)
-    one_to_one, any_mapping = recovery(table)
-    return {"one_to_one": one_to_one, "any_mapping": any_mapping}
+    scores = score_clusters(data["digit_test"], GROUPS[data["super_test"], 0])
+    return {"one_to_one": scores["one_to_one"], "any_mapping": scores["any_mapping"]}
 
 
 # ----------------------------------------------------------------------------
@@ -329,15 +326,16 @@ def train_teacher(net, data, args, rng, log):
 def train_student(net, teacher, data, args, rng, log):
     """Distil softmax(teacher sub-logits / T) on the training images; labels only if hard weight > 0."""
     targets = softmax(teacher.predict_logits(data["x_train"]), args.temperature).astype(np.float32)
+    arrays = (data["x_train"], targets) + ((data["super_train"],) if args.student_hard_weight else ())
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_student + 1):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
-        for xb, tb, sb in minibatches((data["x_train"], targets, data["super_train"]), args.batch_size, rng):
+        for xb, tb, *sb in minibatches(arrays, args.batch_size, rng):
             logits = net.forward(xb)
             loss, grad = distillation_loss(logits, tb, args.temperature)
             if args.student_hard_weight:
-                hard, hard_grad = grouped_cross_entropy(logits, sb, GROUPS)
+                hard, hard_grad = grouped_cross_entropy(logits, sb[0], GROUPS)
                 loss, grad = loss + args.student_hard_weight * hard, grad + args.student_hard_weight * hard_grad
             net.backward(grad)
             opt.step(net.grads)
@@ -350,10 +348,21 @@ def train_student(net, teacher, data, args, rng, log):
     return history
 
 
+def derived_seeds(seed):
+    """Independent seeds for the teacher's init, the student's init, data order and k-means."""
+    return np.random.default_rng(seed).integers(2 ** 31, size=4)
+
+
+def baselines(data, seed):
+    """What clustering without a teacher achieves; depends only on the data and the seed."""
+    return {"chance": {"one_to_one": 0.1, "any_mapping": 0.1},
+            "super_only": super_only_baseline(data),
+            "kmeans": kmeans_baseline(data, np.random.default_rng(derived_seeds(seed)[3]))}
+
+
 def run(args, seed, data, log=print):
-    """One seed: teacher on super-class labels, student on its sub-logits, baselines."""
-    rng = np.random.default_rng(seed)
-    seed_teacher, seed_student, seed_data, seed_kmeans = rng.integers(2 ** 31, size=4)
+    """One seed: teacher on super-class labels, then the student on its sub-logits."""
+    seed_teacher, seed_student, seed_data, _ = derived_seeds(seed)
     sizes = [784, args.hidden, 10]
     timings = {}
 
@@ -366,13 +375,7 @@ def run(args, seed, data, log=print):
     student = MLP(sizes, seed=seed_student)
     student_history = train_student(student, teacher, data, args, np.random.default_rng(seed_data + 1), log)
     timings["student_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    baselines = {"chance": {"one_to_one": 0.1, "any_mapping": 0.1},
-                 "super_only": super_only_baseline(data),
-                 "kmeans": kmeans_baseline(data, np.random.default_rng(seed_kmeans))}
-    timings["baselines_s"] = time.perf_counter() - t0
-    return {"seed": seed, "timings": timings, "baselines": baselines,
+    return {"seed": seed, "timings": timings,
             "metrics": {"teacher": teacher_history[-1], "student": student_history[-1]},
             "history": {"teacher": teacher_history, "student": student_history}}
 
@@ -390,17 +393,14 @@ def sample_images(data, per_digit=2):
 
 
 def summarize(runs):
-    """Mean, std (ddof=0), min and max over seeds of each headline number."""
-    values = {
-        "teacher_super_acc": [r["metrics"]["teacher"]["super_acc"] for r in runs],
-        "teacher_one_to_one": [r["metrics"]["teacher"]["one_to_one"] for r in runs],
-        "student_super_acc": [r["metrics"]["student"]["super_acc"] for r in runs],
-        "student_one_to_one": [r["metrics"]["student"]["one_to_one"] for r in runs],
-        "student_any_mapping": [r["metrics"]["student"]["any_mapping"] for r in runs],
-        "kmeans_one_to_one": [r["baselines"]["kmeans"]["one_to_one"] for r in runs],
-    }
-    return {k: {"mean": float(np.mean(v)), "std": float(np.std(v)), "min": float(np.min(v)),
-                "max": float(np.max(v)), "n": len(v)} for k, v in values.items()}
+    """Each headline number over seeds (mean, std, min, max)."""
+    numbers = {"teacher_super_acc": ("metrics", "teacher", "super_acc"),
+               "teacher_one_to_one": ("metrics", "teacher", "one_to_one"),
+               "student_super_acc": ("metrics", "student", "super_acc"),
+               "student_one_to_one": ("metrics", "student", "one_to_one"),
+               "student_any_mapping": ("metrics", "student", "any_mapping"),
+               "kmeans_one_to_one": ("baselines", "kmeans", "one_to_one")}
+    return {name: describe([r[a][b][c] for r in runs]) for name, (a, b, c) in numbers.items()}
 
 
 def default_out(args):
@@ -418,20 +418,25 @@ def main(argv=None):
     out = args.out or default_out(args)
     started = time.perf_counter()
     seeds = args.seeds or [args.seed]
-    settings = [(None, None)] if not args.sweep else [(args.sweep[0], v) for v in args.sweep[1]]
-    data_by_split = {}
+    data_by_split, baselines_by_split_seed = {}, {}
     groups = []
-    for key, value in settings:
-        run_args = argparse.Namespace(**vars(args))
-        if key:
-            setattr(run_args, key, value)
-            log(f"== {key} = {value}")
+    for value, run_args in sweep_variants(args):
+        if args.sweep:
+            log(f"== {args.sweep[0]} = {value}")
         if run_args.split not in data_by_split:
             data_by_split[run_args.split] = load_data(run_args)
+        data = data_by_split[run_args.split]
         runs = []
         for seed in seeds:
             log(f"-- seed {seed}")
-            runs.append(run(run_args, seed, data_by_split[run_args.split], log))
+            record = run(run_args, seed, data, log)
+            key = (run_args.split, seed)  # the baselines do not change with the swept setting
+            if key not in baselines_by_split_seed:
+                t0 = time.perf_counter()
+                baselines_by_split_seed[key] = baselines(data, seed)
+                record["timings"]["baselines_s"] = time.perf_counter() - t0
+            record["baselines"] = baselines_by_split_seed[key]
+            runs.append(record)
         groups.append({"config": run_config(run_args), "sweep_value": value, "runs": runs,
                        "summary": summarize(runs)})
         s = groups[-1]["summary"]
@@ -441,7 +446,7 @@ def main(argv=None):
             f"{100 * s['teacher_super_acc']['mean']:.2f} % over {len(seeds)} seed(s)")
     result = {"experiment": "subclass", "config": run_config(args), "seeds": seeds,
               "sweep": args.sweep[0] if args.sweep else None, "groups": groups,
-              "samples": sample_images(data_by_split[args.split]),
+              "samples": sample_images(data_by_split[groups[0]["config"]["split"]]),
               "wall_time_s": time.perf_counter() - started, "environment": environment()}
     save_json(result, out)
     log(f"wrote {out} ({result['wall_time_s']:.1f} s)")

@@ -43,15 +43,15 @@ def mean_std(summary):
 
 GHOST_MAIN = [("reference_seeds.json", "reference (Cloud et al. settings)"),
               ("seeds.json", "default recipe")]
-GHOST_SWEEPS = [("reference_sweep_lr_student.json", "lr_student", "student learning rate (reference recipe)"),
-                ("reference_sweep_epochs_student.json", "epochs_student", "student epochs (reference recipe)"),
-                ("sweep_n_ghost.json", "n_ghost", "ghost logits m"),
-                ("sweep_loss.json", "loss", "student loss"),
-                ("sweep_temperature.json", "temperature", "KL temperature T"),
-                ("sweep_normalize_logits.json", "normalize_logits", "MSE on standardised logits"),
-                ("sweep_hidden.json", "hidden", "hidden width"),
-                ("sweep_epochs_student.json", "epochs_student", "student epochs"),
-                ("sweep_noise.json", "noise", "noise distribution")]
+GHOST_SWEEPS = [("reference_sweep_lr_student.json", "student learning rate (reference recipe)"),
+                ("reference_sweep_epochs_student.json", "student epochs (reference recipe)"),
+                ("sweep_n_ghost.json", "ghost logits m"),
+                ("sweep_loss.json", "student loss"),
+                ("sweep_temperature.json", "KL temperature T"),
+                ("sweep_normalize_logits.json", "MSE on standardised logits"),
+                ("sweep_hidden.json", "hidden width"),
+                ("sweep_epochs_student.json", "student epochs"),
+                ("sweep_noise.json", "noise distribution")]
 GHOST_OTHER = [("all-logits_seeds.json", "upper reference: students match all 13 logits"),
                ("mnist_binary01_seeds.json", "MNIST 0 vs 1 (chance 50 %)"),
                ("fashion-mnist_digits_seeds.json", "Fashion-MNIST")]
@@ -78,7 +78,7 @@ def ghost_main_table():
 
 def ghost_sweep_table():
     rows = ["| setting | value | seeds | same-init student | cross-init student | teacher |", "|---|---|---|---|---|---|"]
-    for name, key, label in GHOST_SWEEPS:
+    for name, label in GHOST_SWEEPS:
         if not os.path.exists(os.path.join(VIZ, "ghost_logit", name)):
             continue
         for group in load("ghost_logit", name)["groups"]:
@@ -109,7 +109,7 @@ def ghost_figures(folder):
     ax.legend(fontsize=8)
     save(fig, folder, "accuracy_per_epoch.png")
 
-    for name, key, label in GHOST_SWEEPS:
+    for name, label in GHOST_SWEEPS:
         if not os.path.exists(os.path.join(folder, name)):
             continue
         groups = load(folder, name)["groups"]
@@ -140,6 +140,12 @@ def save(fig, folder, name):
 
 SUBCLASS_MAIN = [("canonical_seeds.json", "canonical numpy recipe"), ("seeds.json", "default recipe"),
                  ("split01389-24567_seeds.json", "default recipe, split 01389/24567")]
+
+
+def sweep_files(folder):
+    """The sweep results in a folder (sweep_*.json, <preset>_sweep_*.json), in name order."""
+    return [name for name in sorted(os.listdir(folder))
+            if name.endswith(".json") and (name.startswith("sweep_") or "_sweep_" in name)]
 
 
 def subclass_order(table):
@@ -175,7 +181,7 @@ def subclass_figures(folder):
     result = load(folder, "seeds.json")
     group = result["groups"][0]
     runs = group["runs"]
-    split = parse_split(result["config"]["split"])
+    split = parse_split(result["groups"][0]["config"]["split"])
     run = runs[0]
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
@@ -227,9 +233,7 @@ def subclass_figures(folder):
     ax.title.set_fontsize(9)
     save(fig, folder, "seed_variance.png")
 
-    for name in sorted(os.listdir(folder)):
-        if not (name.startswith("sweep_") or "_sweep_" in name) or not name.endswith(".json"):
-            continue
+    for name in sweep_files(folder):
         sweep = load(folder, name)
         values = [str(g["sweep_value"]) for g in sweep["groups"]]
         fig, ax = plt.subplots(figsize=(5, 3.5))
@@ -264,9 +268,7 @@ def subclass_main_table():
 def subclass_sweep_table():
     rows = ["| sweep | value | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 |", "|---|---|---|---|---|---|"]
     folder = os.path.join(VIZ, "subclass")
-    for name in sorted(os.listdir(folder)):
-        if not (name.startswith("sweep_") or "_sweep_" in name) or not name.endswith(".json"):
-            continue
+    for name in sweep_files(folder):
         sweep = load("subclass", name)
         for g in sweep["groups"]:
             s = g["summary"]

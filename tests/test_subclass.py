@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import make_gifs
+import mlp_numpy as mn
 import subclass_distill as sd
 import visualize
 from conftest import bad_input_message, fake_mnist, real_data_dir
@@ -78,10 +79,10 @@ def test_recovery_of_a_permuted_perfect_clustering():
     digits = np.repeat(np.arange(10), 7)
     permutation = RNG.permutation(10)
     logits = np.eye(10)[permutation[digits]]
-    one_to_one, any_mapping = sd.recovery(sd.contingency(logits, digits))
+    one_to_one, any_mapping = sd.recovery(mn.confusion_matrix(digits, logits.argmax(axis=1), 10))
     assert one_to_one == 1.0 and any_mapping == 1.0
     merged = np.eye(10)[np.where(digits < 2, 0, digits)]  # digits 0 and 1 share a cluster
-    one_to_one, any_mapping = sd.recovery(sd.contingency(merged, digits))
+    one_to_one, any_mapping = sd.recovery(mn.confusion_matrix(digits, merged.argmax(axis=1), 10))
     assert one_to_one == pytest.approx(0.9) and any_mapping == pytest.approx(0.9)
 
 
@@ -128,6 +129,15 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert saved["config"]["split"] == "01234/56789" and saved["environment"]["numpy"]
     again = sd.main(common + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
     assert again["groups"][0]["runs"][0]["metrics"] == result["groups"][0]["runs"][0]["metrics"]
+    # The baselines are computed once per (split, seed) and shared by the swept runs; they must
+    # equal a fresh computation, and a --sweep over the split itself must work.
+    splits = sd.main(common + ["--seeds", "0", "--sweep", "split=01234/56789,01389/24567",
+                               "--out", str(tmp_path / "splits.json")])
+    kmeans = [g["runs"][0]["baselines"]["kmeans"] for g in splits["groups"]]
+    assert kmeans[0] == result["groups"][0]["runs"][0]["baselines"]["kmeans"]
+    assert kmeans[1] != kmeans[0] and splits["groups"][1]["config"]["split"] == "01389/24567"
+    swept = json.loads((folder / "sweep_sharpen.json").read_text())["groups"]
+    assert swept[0]["runs"][0]["baselines"] == swept[1]["runs"][0]["baselines"]
 
     visualize.main(["subclass", "--results", str(folder)])
     make_gifs.main(["subclass", "--results", str(folder)])
