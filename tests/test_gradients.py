@@ -143,3 +143,28 @@ def test_backward_without_input_grad_returns_none_and_same_param_grads():
     net.forward(x)
     net.backward(g, input_grad=True)
     assert np.array_equal(first, net.grads)
+
+
+def test_mlp_backward_with_dropout():
+    """With a fixed dropout mask (same rng seed each forward), backward is the exact gradient."""
+    net = mn.MLP([6, 8, 7, 3], seed=4, dtype=np.float64)
+    net.params += RNG.standard_normal(net.params.shape) * 0.1
+    x = RNG.standard_normal((5, 6))
+    labels = RNG.integers(0, 3, 5)
+
+    def loss():
+        return mn.cross_entropy(net.forward(x, dropout=0.4, rng=np.random.default_rng(11)), labels)[0]
+
+    _, dlogits = mn.cross_entropy(net.forward(x, dropout=0.4, rng=np.random.default_rng(11)), labels)
+    dx = net.backward(dlogits, input_grad=True).copy()
+    analytic = net.grads.copy()
+    assert_close(analytic, numerical_grad(loss, net.params), tol=1e-5)
+    assert_close(dx, numerical_grad(loss, x), tol=1e-5)
+    # Some hidden units really were dropped, and the survivors scaled by 1 / (1 - p).
+    hidden_train = net.activations[0].copy()
+    net.forward(x)
+    hidden_eval = net.activations[0]
+    dropped = (hidden_train == 0) & (hidden_eval > 0)
+    assert dropped.any()
+    kept = hidden_train > 0
+    assert np.allclose(hidden_train[kept], hidden_eval[kept] / 0.6)
