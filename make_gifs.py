@@ -1,6 +1,7 @@
 """Animated GIFs drawn from the committed results JSON alone (never by retraining).
 
     python make_gifs.py ghost_logit     # viz/ghost_logit/student_learns_from_noise.gif
+    python make_gifs.py omitted_class   # viz/omitted_class/student_learns_threes.gif
 
 Frames are rendered with matplotlib and assembled with Pillow into a palette
 GIF; each GIF is kept under 1 MB.
@@ -92,7 +93,42 @@ def subclass_gif(folder):
     write_gif(frames, os.path.join(folder, "teacher_discovers_digits.gif"))
 
 
-GIFS = {"ghost_logit": ghost_logit_gif, "subclass": subclass_gif}
+def omitted_class_gif(folder):
+    """Test images of the never-seen digit with the student's prediction, epoch by epoch,
+    then one frame after the bias correction; beside them the per-class accuracy."""
+    import matplotlib.pyplot as plt
+    result = load(folder, "seeds.json")
+    group = result["groups"][0]
+    run, omitted = group["runs"][0], group["config"]["omit"]
+    pixels = np.array(group["sample_pixels"], np.uint8).reshape(-1, 28, 28)
+    labels = run["samples"]["labels"]
+    stages = [(f"student after epoch {h['epoch']}", h["sample_predictions"], h["per_class_acc"])
+              for h in run["history"]["student"]]
+    offsets = ", ".join(f"{o:+.2f}" for o in run["bias"]["offsets"])
+    stages.append((f"after the bias correction ({offsets})", run["samples"]["corrected_predictions"],
+                   run["metrics"]["student_corrected"]["per_class_acc"]))
+    name = "/".join(map(str, omitted))
+    frames = []
+    for title, predictions, per_class in stages:
+        fig = plt.figure(figsize=(10, 4.4))
+        grid = fig.add_gridspec(4, 10, width_ratios=[1] * 6 + [1.6] * 4)
+        for i, (image, label, predicted) in enumerate(zip(pixels, labels, predictions)):
+            ax = fig.add_subplot(grid[i // 6, i % 6])
+            ax.imshow(image, cmap="gray_r")
+            ax.set_title(str(predicted), fontsize=9, color="tab:green" if predicted == label else "tab:red", pad=2)
+            ax.axis("off")
+        ax = fig.add_subplot(grid[:, 6:])
+        colors = ["tab:red" if d in omitted else "tab:gray" for d in range(10)]
+        ax.bar(range(10), [100 * a for a in per_class], color=colors)
+        ax.set(xticks=range(10), xlabel="test digit", ylabel="accuracy (%)", ylim=(0, 100))
+        ax.set_title(f"never trained on a {name}: {100 * np.mean([per_class[d] for d in omitted]):.1f} % "
+                     f"of test {name}s correct", fontsize=9)
+        fig.suptitle(f"{title} — predicted digit above each test {name} (green: right)", fontsize=10)
+        frames.append(render(fig))
+    write_gif(frames, os.path.join(folder, "student_learns_threes.gif"), ms_per_frame=500)
+
+
+GIFS = {"ghost_logit": ghost_logit_gif, "omitted_class": omitted_class_gif, "subclass": subclass_gif}
 
 
 def main(argv=None):

@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+import zipfile
 
 import numpy as np
 
@@ -79,8 +80,9 @@ def parse_args(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (teacher and student)")
     parser.add_argument("--lr-schedule", choices=["constant", "cosine"],
                         help="learning rate over the epochs: constant, or cosine decay towards 0")
-    parser.add_argument("--probe-size", type=int, default=10000,
-                        help="training images on which the bias offset matches the class frequency")
+    parser.add_argument("--probe-size", type=int, default=60000,
+                        help="training images (drawn at random; all if >= the training set) on which the "
+                             "student's mean probability of each omitted class is matched to its frequency")
     parser.add_argument("--sweep", metavar="KEY=V1,V2,...",
                         help=f"rerun over the values of one setting ({', '.join(SWEEPABLE)})")
     add_data_args(parser)
@@ -207,7 +209,7 @@ def load_cached_teacher(path, config):
         if stored_config != config:
             raise ValueError("it was made for another teacher config")
         return MLP(config["sizes"], init_params=params), history, train_s
-    except (OSError, ValueError, KeyError, EOFError) as err:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"teacher cache {path} is unreadable ({err}); delete it or rerun with --no-cache") from None
 
 
@@ -361,7 +363,9 @@ def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
 def correct_bias(student, data, omitted, probe_rows):
     """The fitted offsets, the student's test metrics after adding them, and the bias sweep curve."""
     probe_logits = student.predict_logits(data.x_train[probe_rows]).astype(np.float64)
-    targets = np.bincount(data.y_train, minlength=N_CLASSES)[omitted] / len(data.y_train)
+    # The frequency in the probe itself: a random 10k probe's share of 3s can
+    # be 0.3 points off the training set's, which moves the offset by ~1.
+    targets = np.bincount(data.y_train[probe_rows], minlength=N_CLASSES)[omitted] / len(probe_rows)
     offsets = fit_offsets(probe_logits, omitted, targets)
     test_logits = student.predict_logits(data.x_test).astype(np.float64)
     corrected = test_logits.copy()
@@ -414,7 +418,9 @@ def run(args, seed, data, teachers, log=print):
               "samples": {"rows": samples.tolist(), "labels": data.y_test[samples].tolist()}}
     if args.omit:
         start = time.perf_counter()
-        probe = np.random.default_rng(seed_probe).choice(len(data.x_train), args.probe_size, replace=False)
+        n_train = len(data.x_train)
+        probe = (np.arange(n_train) if args.probe_size >= n_train else
+                 np.random.default_rng(seed_probe).choice(n_train, args.probe_size, replace=False))
         bias = correct_bias(student, data, args.omit, probe)
         record["samples"]["corrected_predictions"] = bias.pop("corrected_predictions")[samples].tolist()
         record["metrics"]["student_corrected"] = bias.pop("metrics_after")
@@ -456,7 +462,7 @@ def summarize(runs):
 
 
 def default_out(args):
-    """viz/omitted_class/[preset_][omitN|keepNN_][sweep_KEY_][baseline_]seeds|seedN.json"""
+    """viz/omitted_class/[preset_][omitN_|keepNN_](sweep_KEY|[baseline_]seeds|seedN).json"""
     transfer = (f"keep{''.join(map(str, sorted(args.keep)))}" if args.keep is not None
                 else f"omit{''.join(map(str, args.omit)) or 'none'}")
     parts = [args.preset] if args.preset != "default" else []
@@ -466,7 +472,8 @@ def default_out(args):
         parts.append(f"sweep_{args.sweep[0]}")
     if args.baseline:
         parts.append("baseline")
-    parts.append("seeds" if args.seeds else f"seed{args.seed}")
+    if not args.sweep:
+        parts.append("seeds" if args.seeds else f"seed{args.seed}")
     return os.path.join("viz", "omitted_class", "_".join(parts) + ".json")
 
 

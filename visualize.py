@@ -279,6 +279,167 @@ def subclass_sweep_table():
 
 
 # ----------------------------------------------------------------------------
+# Omitted-class dark knowledge
+# ----------------------------------------------------------------------------
+
+OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (12 + 20 epochs)"),
+                ("seeds.json", "default recipe"),
+                ("keep78_seeds.json", "transfer set of only 7s and 8s")]
+OMITTED_SWEEPS = [("sweep_temperature.json", "temperature T"), ("sweep_student_hidden.json", "student width"),
+                  ("sweep_hard_weight.json", "hard-label weight")]
+
+
+def errors(summary):
+    return f"{summary['mean']:.1f} ± {summary['std']:.1f}"
+
+
+def omitted_main_table():
+    rows = ["| transfer set, recipe | seeds | teacher errors | student errors | omitted digits correct | "
+            "offset (train probe) | errors after | omitted correct after | test-tuned offset | seconds per seed |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, label in OMITTED_MAIN:
+        if not os.path.exists(os.path.join(VIZ, "omitted_class", name)):
+            continue
+        group = load("omitted_class", name)["groups"][0]
+        s, runs = group["summary"], group["runs"]
+        omitted = "".join(map(str, group["config"]["omit"]))
+        seconds = np.mean([r["timings"]["teacher_train_s"] + r["timings"]["student_s"] + r["timings"]["bias_s"]
+                           for r in runs])
+        rows.append(f"| {label} (omitted {omitted}) | {len(runs)} | {errors(s['teacher_errors'])} | "
+                    f"{errors(s['student_errors'])} | {mean_std(s['student_omitted_acc'])} % | "
+                    f"{s['offset']['mean']:+.2f} | **{errors(s['corrected_errors'])}** | "
+                    f"**{mean_std(s['corrected_omitted_acc'])} %** | {s['test_tuned_offset']['mean']:+.2f} | "
+                    f"{seconds:.0f} |")
+    return "\n".join(rows)
+
+
+def omitted_compression_table():
+    group = load("omitted_class", "omitnone_baseline_seeds.json")["groups"][0]
+    s, runs = group["summary"], group["runs"]
+    rows = ["| network | paper (errors) | errors here, mean ± std | per seed | test accuracy |", "|---|---|---|---|---|"]
+    for who, label, paper in (("teacher", f"teacher 2x{group['config']['teacher_hidden']}, jitter, dropout "
+                                          f"{group['config']['teacher_dropout']}", 67),
+                              ("baseline", f"student 2x{group['config']['student_hidden']}, hard labels only", 146),
+                              ("student", f"student 2x{group['config']['student_hidden']}, distilled at "
+                                          f"T = {group['config']['temperature']:g}", 74)):
+        per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
+        rows.append(f"| {label} | {paper} | **{errors(s[who + '_errors'])}** | {per_seed} | "
+                    f"{mean_std(s[who + '_acc'])} % |")
+    return "\n".join(rows)
+
+
+def omitted_sweep_table():
+    rows = ["| sweep | value | seeds | student errors | omitted correct | errors after | omitted correct after | "
+            "offset |", "|---|---|---|---|---|---|---|---|"]
+    for name, label in [("sweep_omit.json", "omitted digit")] + OMITTED_SWEEPS:
+        if not os.path.exists(os.path.join(VIZ, "omitted_class", name)):
+            continue
+        for g in load("omitted_class", name)["groups"]:
+            s = g["summary"]
+            value = g["sweep_value"][0] if name == "sweep_omit.json" else g["sweep_value"]
+            rows.append(f"| {label} | {value} | {s['student_errors']['n']} | {errors(s['student_errors'])} | "
+                        f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
+                        f"{mean_std(s['corrected_omitted_acc'])} % | {s['offset']['mean']:+.2f} |")
+    return "\n".join(rows)
+
+
+def omitted_figures(folder):
+    """PNGs into ``folder`` from the omitted-class JSON files in it."""
+    import matplotlib.pyplot as plt
+
+    result = load(folder, "seeds.json")
+    group = result["groups"][0]
+    runs, omitted = group["runs"], group["config"]["omit"]
+    name = "/".join(map(str, omitted))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for r in runs:
+        teacher, student = r["history"]["teacher"], r["history"]["student"]
+        axes[0].plot([h["epoch"] for h in teacher], [h["test_errors"] for h in teacher], color="tab:blue", alpha=0.7)
+        axes[0].plot([h["epoch"] for h in student], [h["errors"] for h in student], color="tab:green", alpha=0.7)
+        axes[1].plot([h["epoch"] for h in student], [100 * h["omitted_acc"] for h in student], color="tab:red",
+                     alpha=0.7)
+        axes[1].plot([h["epoch"] for h in student], [100 * h["others_acc"] for h in student], color="tab:gray",
+                     alpha=0.7)
+    axes[0].set(xlabel="epoch", ylabel="test errors (of 10 000)", yscale="log",
+                title="test errors: teacher (blue), distilled student (green)")
+    axes[1].set(xlabel="student epoch", ylabel="test accuracy (%)",
+                title=f"student: never-seen digit {name} (red), the other digits (gray)")
+    for ax in axes:
+        ax.title.set_fontsize(9)
+    save(fig, folder, "training_curves.png")
+
+    run = runs[0]
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    x = np.arange(10)
+    for offset, who, label, color in ((-0.27, "teacher", "teacher", "tab:blue"),
+                                      (0, "student", "student", "tab:orange"),
+                                      (0.27, "student_corrected", "student after bias correction", "tab:green")):
+        ax.bar(x + offset, [100 * a for a in run["metrics"][who]["per_class_acc"]], 0.27, color=color, label=label)
+    for d in omitted:
+        ax.axvspan(d - 0.5, d + 0.5, color="red", alpha=0.12)
+    low = min(min(run["metrics"][w]["per_class_acc"]) for w in ("teacher", "student", "student_corrected"))
+    ax.set(xticks=x, xlabel=f"test digit (shaded: omitted from the transfer set)", ylabel="accuracy (%)",
+           ylim=(max(0, 100 * low - 3), 100.5), title=f"per-class test accuracy (seed {run['seed']})")
+    ax.legend(fontsize=8, loc="lower right")
+    save(fig, folder, "per_class.png")
+
+    bias = run["bias"]
+    curve = bias["sweep"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    axes[0].plot(curve["offset"], [100 * a for a in curve["omitted_acc"]], color="tab:red", label=f"digit {name}")
+    axes[0].plot(curve["offset"], [100 * a for a in curve["acc"]], color="k", label="all digits")
+    axes[1].plot(curve["offset"], [sum(p) for p in curve["probe_mean_p"]], color="tab:purple",
+                 label=f"mean p({name}) on the training probe")
+    axes[1].axhline(sum(bias["target_freq"]), color="gray", ls=":", label=f"frequency of {name} in training set")
+    for ax in axes:
+        ax.axvline(np.mean(bias["offsets"]), color="tab:green", ls="--", label="chosen (frequency match)")
+        ax.axvline(curve["test_tuned_offset"], color="tab:orange", ls=":", label="test-tuned (paper)")
+        ax.set_xlabel(f"offset added to the student's logit for {name}")
+        ax.legend(fontsize=7)
+    axes[0].set(ylabel="test accuracy (%)", ylim=(max(0, 100 * min(curve["omitted_acc"]) - 5), 100.5))
+    axes[1].set(ylabel="mean probability", yscale="log")
+    fig.suptitle(f"bias correction (seed {run['seed']})", fontsize=9)
+    save(fig, folder, "bias_sweep.png")
+
+    if os.path.exists(os.path.join(folder, "omitnone_baseline_seeds.json")):
+        g = load(folder, "omitnone_baseline_seeds.json")["groups"][0]
+        bars = [("teacher", "tab:blue"), ("student", "tab:green"), ("baseline", "tab:gray")]
+        fig, ax = plt.subplots(figsize=(5.5, 3.5))
+        ax.bar(range(3), [g["summary"][f"{who}_errors"]["mean"] for who, _ in bars],
+               yerr=[g["summary"][f"{who}_errors"]["std"] for who, _ in bars], color=[c for _, c in bars])
+        ax.scatter(range(3), [67, 74, 146], marker="_", s=600, color="red", label="paper")
+        ax.set(xticks=range(3), xticklabels=["teacher", "distilled\nstudent", "hard-label\nstudent"],
+               ylabel="test errors (of 10 000)", title="all digits in the transfer set (--omit none)")
+        ax.title.set_fontsize(9)
+        ax.legend(fontsize=8)
+        save(fig, folder, "compression.png")
+
+    for name, label in [("sweep_omit.json", "omitted digit")] + OMITTED_SWEEPS:
+        if not os.path.exists(os.path.join(folder, name)):
+            continue
+        groups = load(folder, name)["groups"]
+        values = [str(g["sweep_value"][0] if name == "sweep_omit.json" else g["sweep_value"]) for g in groups]
+        fig, (ax_acc, ax_err) = plt.subplots(1, 2, figsize=(10, 3.5))
+        for key, who, color in (("student_omitted_acc", "before", "tab:orange"),
+                                ("corrected_omitted_acc", "after bias correction", "tab:green")):
+            ax_acc.errorbar(range(len(values)), [100 * g["summary"][key]["mean"] for g in groups],
+                            yerr=[100 * g["summary"][key]["std"] for g in groups], fmt="o-", color=color,
+                            capsize=3, label=who)
+        for key, who, color in (("student_errors", "before", "tab:orange"),
+                                ("corrected_errors", "after bias correction", "tab:green")):
+            ax_err.errorbar(range(len(values)), [g["summary"][key]["mean"] for g in groups],
+                            yerr=[g["summary"][key]["std"] for g in groups], fmt="o-", color=color, capsize=3,
+                            label=who)
+        ax_acc.set(ylabel="test accuracy on the omitted digit (%)")
+        ax_err.set(ylabel="test errors, all digits")
+        for ax in (ax_acc, ax_err):
+            ax.set(xticks=range(len(values)), xticklabels=values, xlabel=label)
+            ax.legend(fontsize=8)
+        save(fig, folder, name.replace(".json", ".png"))
+
+
+# ----------------------------------------------------------------------------
 # README blocks
 # ----------------------------------------------------------------------------
 
@@ -293,6 +454,10 @@ def readme_blocks():
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
         blocks["subclass-main"] = subclass_main_table()
         blocks["subclass-sweeps"] = subclass_sweep_table()
+    if os.path.exists(os.path.join(VIZ, "omitted_class", "seeds.json")):
+        blocks["omitted-main"] = omitted_main_table()
+        blocks["omitted-compression"] = omitted_compression_table()
+        blocks["omitted-sweeps"] = omitted_sweep_table()
     return blocks
 
 
@@ -315,7 +480,7 @@ def update_readme(readme=README):
         f.write(text)
 
 
-FIGURES = {"ghost_logit": ghost_figures, "subclass": subclass_figures}
+FIGURES = {"ghost_logit": ghost_figures, "omitted_class": omitted_figures, "subclass": subclass_figures}
 
 
 def main(argv=None):

@@ -1,0 +1,160 @@
+"""Omitted-class distillation: bias-offset search, transfer set, teacher cache, CLI errors, end to end, real data."""
+
+import json
+
+import numpy as np
+import pytest
+
+import make_gifs
+import mlp_numpy as mn
+import omitted_class_distill as oc
+import visualize
+from conftest import bad_input_message, fake_mnist, real_data_dir
+from mnist_data import DataError
+
+RNG = np.random.default_rng(9)
+
+
+def test_offset_search_hits_the_target_frequency_and_undoes_a_lowered_bias():
+    logits = RNG.standard_normal((2000, 10)) * 3
+    frequency = mn.softmax(logits).mean(axis=0)[4]
+    lowered = logits.copy()
+    lowered[:, 4] -= 3.0  # a model whose bias for class 4 is 3 too low
+    offsets = oc.fit_offsets(lowered, [4], [frequency])
+    assert offsets == pytest.approx([3.0], abs=1e-6)
+    assert oc.mean_probs(lowered, [4], offsets) == pytest.approx([frequency], abs=1e-8)
+    # Any reachable target, not only the original one.
+    assert oc.mean_probs(lowered, [4], oc.fit_offsets(lowered, [4], [0.5])) == pytest.approx([0.5], abs=1e-6)
+
+
+def test_vector_offset_search_solves_two_classes_jointly():
+    logits = RNG.standard_normal((2000, 10)) * 3
+    classes = [2, 7]
+    targets = mn.softmax(logits).mean(axis=0)[classes]
+    lowered = logits.copy()
+    lowered[:, classes] -= [2.0, 5.0]
+    offsets = oc.fit_offsets(lowered, classes, targets)
+    assert offsets == pytest.approx([2.0, 5.0], abs=1e-4)
+    # Solving each class alone (the other left uncorrected) would not match both at once.
+    alone = [oc.fit_offsets(lowered, [c], [t])[0] for c, t in zip(classes, targets)]
+    assert np.abs(oc.mean_probs(lowered, classes, np.array(alone)) - targets).max() > 1e-3
+
+
+def test_bias_sweep_records_the_test_tuned_offset():
+    labels = np.arange(100) % 10
+    logits = np.eye(10)[labels] * 5
+    logits[labels == 3, 3] = 0.0  # every 3 is a tie at 0; an offset of +0.25 recovers them all
+    curve = oc.bias_sweep(logits, labels, logits, [3], np.arange(-1, 6.001, 0.25))
+    assert curve["test_tuned_offset"] == 0.25
+    best = curve["offset"].index(0.25)
+    assert curve["omitted_acc"][best] == 1.0 and curve["errors"][best] == 0
+    assert curve["errors"][curve["offset"].index(5.25)] > 0  # too large: other digits become 3s
+
+
+def test_transfer_set_removes_exactly_the_omitted_digits():
+    labels = RNG.integers(0, 10, 500)
+    for omitted in ([3], [7, 8], []):
+        keep = oc.transfer_mask(labels, omitted)
+        assert not np.isin(labels[keep], omitted).any()
+        assert np.isin(labels[~keep], omitted).all()
+        assert np.bincount(labels[keep], minlength=10)[[d for d in range(10) if d not in omitted]].tolist() == \
+            np.bincount(labels, minlength=10)[[d for d in range(10) if d not in omitted]].tolist()
+
+
+@pytest.mark.parametrize("flags, omitted", [([], [3]), (["--omit", "7", "8"], [7, 8]), (["--omit", "none"], []),
+                                            (["--keep", "7", "8"], [0, 1, 2, 3, 4, 5, 6, 9])])
+def test_omit_and_keep_flags(flags, omitted):
+    assert oc.parse_args(flags).omit == omitted
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--omit", "10"], "--omit digits must be 0-9"),
+    (["--omit", *"0123456789"], "cannot remove all ten digits"),
+    (["--omit", "three"], "--omit takes digits 0-9 or 'none'"),
+    (["--omit", "3", "--keep", "7"], "give --omit or --keep, not both"),
+    (["--temperature", "0"], "--temperature must be positive"),
+    (["--n-epochs-teacher", "0"], "--n-epochs-teacher must be positive"),
+    (["--n-epochs-student", "-2"], "--n-epochs-student must be positive"),
+    (["--student-hidden", "0"], "--student-hidden must be positive"),
+    (["--teacher-dropout", "1"], "--teacher-dropout must be in [0, 1)"),
+    (["--sweep", "omit=3,12"], "--omit digits must be 0-9"),
+])
+def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
+    assert message in bad_input_message("omitted_class_distill.py", flags, tmp_path)
+
+
+TINY = ["--n-epochs-teacher", "2", "--n-epochs-student", "3", "--teacher-hidden", "32", "--student-hidden", "16",
+        "--batch-size", "50", "--probe-size", "300", "--quiet"]
+
+
+def test_teacher_cache_is_keyed_by_config_and_a_damaged_file_is_rejected(monkeypatch, tmp_path):
+    monkeypatch.setattr(oc, "load_mnist", fake_mnist)
+    flags = TINY + ["--cache-dir", str(tmp_path / "teachers")]
+    first = oc.main(flags + ["--out", str(tmp_path / "a.json")])["groups"][0]["runs"][0]
+    second = oc.main(flags + ["--omit", "5", "--out", str(tmp_path / "b.json")])["groups"][0]["runs"][0]
+    assert not first["teacher_cached"] and second["teacher_cached"]  # a student-side flag reuses the teacher
+    assert second["history"]["teacher"] == first["history"]["teacher"]
+    changed = oc.main(flags + ["--teacher-dropout", "0.2", "--out", str(tmp_path / "c.json")])["groups"][0]["runs"][0]
+    assert not changed["teacher_cached"]
+    assert len(list((tmp_path / "teachers").iterdir())) == 2
+    # --no-cache retrains, and gets the same teacher (the run is deterministic).
+    fresh = oc.main(flags + ["--no-cache", "--out", str(tmp_path / "d.json")])["groups"][0]["runs"][0]
+    assert not fresh["teacher_cached"] and fresh["metrics"] == first["metrics"]
+
+    args = oc.parse_args(flags)
+    path = oc.cache_path(args, oc.teacher_config(args, 0))
+    with open(path, "r+b") as f:  # damage the file in the middle
+        f.seek(200)
+        f.write(b"\0" * 64)
+    with pytest.raises(DataError, match="teacher cache .* is unreadable"):
+        oc.main(flags + ["--out", str(tmp_path / "e.json")])
+    assert not (tmp_path / "e.json").exists()
+    # A valid file that holds another config's teacher (e.g. renamed) is not used either.
+    other = oc.cache_path(args, oc.teacher_config(oc.parse_args(flags + ["--teacher-dropout", "0.2"]), 0))
+    with open(other, "rb") as src, open(path, "wb") as dst:
+        dst.write(src.read())
+    with pytest.raises(DataError, match="another teacher config"):
+        oc.main(flags + ["--out", str(tmp_path / "e.json")])
+
+
+def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_path):
+    monkeypatch.setattr(oc, "load_mnist", fake_mnist)
+    folder = tmp_path / "omitted_class"
+    flags = TINY + ["--cache-dir", str(tmp_path / "teachers")]
+    result = oc.main(flags + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
+    oc.main(flags + ["--omit", "none", "--baseline", "--out", str(folder / "omitnone_baseline_seeds.json")])
+    oc.main(flags + ["--keep", "7", "8", "--out", str(folder / "keep78_seeds.json")])
+    oc.main(flags + ["--sweep", "omit=1,3", "--out", str(folder / "sweep_omit.json")])
+    oc.main(flags + ["--sweep", "temperature=2,20", "--hard-weight", "0.5", "--out", str(folder / "sweep_temperature.json")])
+    saved = json.loads((folder / "seeds.json").read_text())
+    run = saved["groups"][0]["runs"][0]
+    assert [h["epoch"] for h in run["history"]["student"]] == [1, 2, 3]
+    assert run["transfer_size"] == 540  # 600 fake training images, 60 of them 3s
+    assert run["metrics"]["student"]["per_class_acc"][3] == run["history"]["student"][-1]["omitted_acc"]
+    assert run["bias"]["probe_mean_p_after"] == pytest.approx(run["bias"]["target_freq"], abs=1e-5)
+    assert saved["config"]["omit"] == [3] and saved["environment"]["numpy"] and saved["groups"][0]["summary"]
+    assert len(run["samples"]["corrected_predictions"]) == len(run["samples"]["rows"]) == 20  # all fake 3s (max 24)
+    again = oc.main(flags + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
+    assert again["groups"][0]["runs"][0]["metrics"] == result["groups"][0]["runs"][0]["metrics"]
+    compression = json.loads((folder / "omitnone_baseline_seeds.json").read_text())["groups"][0]["runs"][0]
+    assert "bias" not in compression and compression["metrics"]["baseline"]["errors"] >= 0
+    keep = json.loads((folder / "keep78_seeds.json").read_text())["groups"][0]["runs"][0]
+    assert len(keep["bias"]["offsets"]) == 8 and keep["transfer_size"] == 120
+
+    visualize.main(["omitted_class", "--results", str(folder)])
+    make_gifs.main(["omitted_class", "--results", str(folder)])
+    for name in ("training_curves.png", "per_class.png", "bias_sweep.png", "sweep_omit.png",
+                 "sweep_temperature.png", "compression.png", "student_learns_threes.gif"):
+        assert (folder / name).stat().st_size > 1000, name
+    assert (folder / "student_learns_threes.gif").stat().st_size <= make_gifs.MAX_BYTES
+
+
+def test_real_mnist_student_recovers_omitted_threes_after_correction(monkeypatch, tmp_path):
+    monkeypatch.setenv("HINTON_DATA_DIR", real_data_dir("mnist"))
+    result = oc.main(["--n-epochs-teacher", "3", "--n-epochs-student", "3", "--teacher-hidden", "300",
+                      "--student-hidden", "300", "--teacher-dropout", "0", "--quiet",
+                      "--cache-dir", str(tmp_path / "teachers"), "--out", str(tmp_path / "r.json")])
+    run = result["groups"][0]["runs"][0]
+    assert run["transfer_size"] == 60000 - 6131
+    assert run["metrics"]["student_corrected"]["omitted_acc"] > 0.9  # it never saw a 3
+    assert run["metrics"]["student_corrected"]["acc"] > 0.96
