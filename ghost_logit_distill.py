@@ -26,9 +26,9 @@ import time
 
 import numpy as np
 
-from mlp_numpy import (MLP, Adam, confusion_matrix, cross_entropy, distillation_loss, environment, minibatches,
+from mlp_numpy import (MLP, Adam, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_json,
+from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_results,
                         sweep_variants)
 
 # ----------------------------------------------------------------------------
@@ -323,12 +323,7 @@ def main(argv=None):
         log(f"same-init {100 * s['same_init']['mean']:.2f} ± {100 * s['same_init']['std']:.2f} %, "
             f"cross-init {100 * s['cross_init']['mean']:.2f} ± {100 * s['cross_init']['std']:.2f} %, "
             f"teacher {100 * s['teacher']['mean']:.2f} % over {len(seeds)} seed(s)")
-    result = {"experiment": "ghost_logit", "config": run_config(args), "seeds": seeds,
-              "sweep": args.sweep[0] if args.sweep else None, "groups": groups,
-              "wall_time_s": time.perf_counter() - started, "environment": environment()}
-    save_json(result, out)
-    log(f"wrote {out} ({result['wall_time_s']:.1f} s)")
-    return result
+    return save_results("ghost_logit", args, groups, started, out, log)
 
 
 if __name__ == "__main__":

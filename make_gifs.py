@@ -108,22 +108,28 @@ def omitted_class_gif(folder):
     stages.append((f"after the bias correction ({offsets})", run["samples"]["corrected_predictions"],
                    run["metrics"]["student_corrected"]["per_class_acc"]))
     name = "/".join(map(str, omitted))
+    columns, cell = 6, 34  # 28 px images on a 34 px grid, room for the predicted digit
+    rows = -(-len(pixels) // columns)
+    sheet = np.zeros((rows * cell, columns * cell), np.uint8)
+    for i, image in enumerate(pixels):
+        top, left = (i // columns) * cell + 5, (i % columns) * cell + 3
+        sheet[top:top + 28, left:left + 28] = image
     frames = []
     for title, predictions, per_class in stages:
-        fig = plt.figure(figsize=(10, 4.4))
-        grid = fig.add_gridspec(4, 10, width_ratios=[1] * 6 + [1.6] * 4)
-        for i, (image, label, predicted) in enumerate(zip(pixels, labels, predictions)):
-            ax = fig.add_subplot(grid[i // 6, i % 6])
-            ax.imshow(image, cmap="gray_r")
-            ax.set_title(str(predicted), fontsize=9, color="tab:green" if predicted == label else "tab:red", pad=2)
-            ax.axis("off")
-        ax = fig.add_subplot(grid[:, 6:])
+        fig, (ax_img, ax_bar) = plt.subplots(1, 2, figsize=(10, 4.4), gridspec_kw={"width_ratios": [1.1, 1]})
+        ax_img.imshow(sheet, cmap="gray_r")
+        for i, (label, predicted) in enumerate(zip(labels, predictions)):
+            ax_img.text((i % columns) * cell + cell - 4, (i // columns) * cell + 8, str(predicted), fontsize=10,
+                        ha="right", va="top", color="tab:green" if predicted == label else "tab:red",
+                        fontweight="bold")
+        ax_img.axis("off")
+        ax_img.set_title(f"test {name}s; the student's prediction (green: right)", fontsize=9)
         colors = ["tab:red" if d in omitted else "tab:gray" for d in range(10)]
-        ax.bar(range(10), [100 * a for a in per_class], color=colors)
-        ax.set(xticks=range(10), xlabel="test digit", ylabel="accuracy (%)", ylim=(0, 100))
-        ax.set_title(f"never trained on a {name}: {100 * np.mean([per_class[d] for d in omitted]):.1f} % "
-                     f"of test {name}s correct", fontsize=9)
-        fig.suptitle(f"{title} — predicted digit above each test {name} (green: right)", fontsize=10)
+        ax_bar.bar(range(10), [100 * a for a in per_class], color=colors)
+        ax_bar.set(xticks=range(10), xlabel="test digit", ylabel="accuracy (%)", ylim=(0, 100))
+        ax_bar.set_title(f"never trained on a {name}: {100 * np.mean([per_class[d] for d in omitted]):.1f} % "
+                         f"of test {name}s correct", fontsize=9)
+        fig.suptitle(title, fontsize=10)
         frames.append(render(fig))
     write_gif(frames, os.path.join(folder, "student_learns_threes.gif"), ms_per_frame=500)
 

@@ -330,6 +330,19 @@ def save_json(result, path):
     write_atomically(path, json.dumps(result, indent=1).encode())
 
 
+def save_results(experiment, args, groups, started, out, log, **extra):
+    """Write an experiment's results file: its config and seeds, the sweep, one
+    group of runs per swept value, any ``extra`` records, the wall time since
+    ``started`` and the environment (Python, numpy, BLAS, CPU)."""
+    from mlp_numpy import environment  # the loader itself never needs the MLP
+    result = {"experiment": experiment, "config": run_config(args), "seeds": args.seeds or [args.seed],
+              "sweep": args.sweep[0] if args.sweep else None, "groups": groups, **extra,
+              "wall_time_s": time.perf_counter() - started, "environment": environment()}
+    save_json(result, out)
+    log(f"wrote {out} ({result['wall_time_s']:.1f} s)")
+    return result
+
+
 def add_data_args(parser):
     """The --dataset and --data-dir flags every script shares."""
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),

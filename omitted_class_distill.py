@@ -33,10 +33,9 @@ import zipfile
 
 import numpy as np
 
-from mlp_numpy import (MLP, Adam, cross_entropy, distillation_loss, environment, jitter, minibatches,
-                       softmax)
+from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, jitter, minibatches, softmax
 from mnist_data import (DataError, ScriptParser, add_data_args, cache_dir, describe, load_mnist, run_config,
-                        save_json, sweep_variants, write_atomically)
+                        save_results, sweep_variants, write_atomically)
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -504,12 +503,7 @@ def main(argv=None):
                      f"{100 * s['corrected_omitted_acc']['mean']:.1f} %" if "corrected_errors" in s else "")
         log(f"teacher {s['teacher_errors']['mean']:.0f} errors; student {s['student_errors']['mean']:.0f} errors"
             f"{corrected} (mean of {len(seeds)} seed(s))")
-    result = {"experiment": "omitted_class", "config": run_config(args), "seeds": seeds,
-              "sweep": args.sweep[0] if args.sweep else None, "groups": groups,
-              "wall_time_s": time.perf_counter() - started, "environment": environment()}
-    save_json(result, out)
-    log(f"wrote {out} ({result['wall_time_s']:.1f} s)")
-    return result
+    return save_results("omitted_class", args, groups, started, out, log)
 
 
 if __name__ == "__main__":

@@ -28,10 +28,10 @@ import time
 
 import numpy as np
 
-from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, environment, group_logsumexp,
+from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, group_logsumexp,
                        grouped_cross_entropy, jitter, logsumexp, minibatches, softmax, standardize,
                        standardize_backward)
-from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_json,
+from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_results,
                         sweep_variants)
 
 # ----------------------------------------------------------------------------
@@ -444,13 +444,8 @@ def main(argv=None):
             f"{100 * s['student_one_to_one']['std']:.1f} % (teacher {100 * s['teacher_one_to_one']['mean']:.1f} %, "
             f"k-means {100 * s['kmeans_one_to_one']['mean']:.1f} %), teacher super acc "
             f"{100 * s['teacher_super_acc']['mean']:.2f} % over {len(seeds)} seed(s)")
-    result = {"experiment": "subclass", "config": run_config(args), "seeds": seeds,
-              "sweep": args.sweep[0] if args.sweep else None, "groups": groups,
-              "samples": sample_images(data_by_split[groups[0]["config"]["split"]]),
-              "wall_time_s": time.perf_counter() - started, "environment": environment()}
-    save_json(result, out)
-    log(f"wrote {out} ({result['wall_time_s']:.1f} s)")
-    return result
+    return save_results("subclass", args, groups, started, out, log,
+                        samples=sample_images(data_by_split[groups[0]["config"]["split"]]))
 
 
 if __name__ == "__main__":

@@ -379,7 +379,7 @@ def omitted_figures(folder):
     for d in omitted:
         ax.axvspan(d - 0.5, d + 0.5, color="red", alpha=0.12)
     low = min(min(run["metrics"][w]["per_class_acc"]) for w in ("teacher", "student", "student_corrected"))
-    ax.set(xticks=x, xlabel=f"test digit (shaded: omitted from the transfer set)", ylabel="accuracy (%)",
+    ax.set(xticks=x, xlabel="test digit (shaded: omitted from the transfer set)", ylabel="accuracy (%)",
            ylim=(max(0, 100 * low - 3), 100.5), title=f"per-class test accuracy (seed {run['seed']})")
     ax.legend(fontsize=8, loc="lower right")
     save(fig, folder, "per_class.png")

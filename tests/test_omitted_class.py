@@ -1,6 +1,9 @@
 """Omitted-class distillation: bias-offset search, transfer set, teacher cache, CLI errors, end to end, real data."""
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +12,7 @@ import make_gifs
 import mlp_numpy as mn
 import omitted_class_distill as oc
 import visualize
-from conftest import bad_input_message, fake_mnist, real_data_dir
+from conftest import ROOT, bad_input_message, fake_mnist, real_data_dir
 from mnist_data import DataError
 
 RNG = np.random.default_rng(9)
@@ -158,3 +161,19 @@ def test_real_mnist_student_recovers_omitted_threes_after_correction(monkeypatch
     assert run["transfer_size"] == 60000 - 6131
     assert run["metrics"]["student_corrected"]["omitted_acc"] > 0.9  # it never saw a 3
     assert run["metrics"]["student_corrected"]["acc"] > 0.96
+
+
+def test_unreadable_teacher_cache_is_one_line_and_a_nonzero_exit(tmp_path):
+    flags = TINY + ["--cache-dir", str(tmp_path / "teachers")]
+    args = oc.parse_args(flags)
+    path = oc.cache_path(args, oc.teacher_config(args, 0))
+    os.makedirs(os.path.dirname(path))
+    with open(path, "wb") as f:
+        f.write(b"not a zip file")
+    out = tmp_path / "r.json"
+    env = {**os.environ, "HINTON_DATA_DIR": real_data_dir("mnist")}
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "omitted_class_distill.py"), *flags, "--out", str(out)],
+                            capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().startswith("error: teacher cache") and "--no-cache" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
