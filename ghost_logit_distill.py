@@ -28,8 +28,8 @@ import numpy as np
 
 from mlp_numpy import (MLP, Adam, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_results,
-                        sweep_variants)
+from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, out_of_range, run_config,
+                        save_results, sweep_variants)
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -84,11 +84,8 @@ def parse_args(argv=None):
 
 def invalid_settings(args):
     """What is wrong with a configuration, as a list of one-line messages."""
-    problems = [f"--{name.replace('_', '-')} must be positive" for name in
-                ("n_ghost", "hidden", "epochs_teacher", "epochs_student", "batch_size", "n_noise")
-                if getattr(args, name) < 1]
-    problems += [f"--{name.replace('_', '-')} must be positive" for name in ("lr", "lr_student", "temperature")
-                 if not getattr(args, name) > 0]
+    problems = out_of_range(args, positive=("n_ghost", "hidden", "epochs_teacher", "epochs_student", "batch_size",
+                                            "n_noise", "lr", "lr_student", "temperature"))
     if args.loss not in ("kl", "mse"):
         problems.append(f"--loss must be kl or mse, not {args.loss!r}")
     if args.noise not in ("uniform", "gaussian"):

@@ -305,6 +305,15 @@ class ScriptParser(argparse.ArgumentParser):
         return args
 
 
+def out_of_range(args, positive=(), non_negative=()):
+    """One message per setting out of range: each of ``positive`` must be > 0,
+    each of ``non_negative`` >= 0 (NaN fails both)."""
+    def flag(name):
+        return "--" + name.replace("_", "-")
+    return ([f"{flag(name)} must be positive" for name in positive if not getattr(args, name) > 0]
+            + [f"{flag(name)} must be >= 0" for name in non_negative if not getattr(args, name) >= 0])
+
+
 def sweep_variants(args):
     """[(swept value, the run's settings)] for each ``--sweep`` value, or [(None, args)]."""
     if not args.sweep:

@@ -34,8 +34,8 @@ import zipfile
 import numpy as np
 
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, jitter, minibatches, softmax
-from mnist_data import (DataError, ScriptParser, add_data_args, cache_dir, describe, load_mnist, run_config,
-                        save_results, sweep_variants, write_atomically)
+from mnist_data import (DataError, ScriptParser, add_data_args, cache_dir, describe, load_mnist, out_of_range,
+                        run_config, save_results, sweep_variants, write_atomically)
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -120,13 +120,9 @@ def omitted_digits(args):
 
 def invalid_settings(args):
     """What is wrong with a configuration, as a list of one-line messages."""
-    problems = [f"--{name.replace('_', '-')} must be positive" for name in
-                ("n_epochs_teacher", "n_epochs_student", "teacher_hidden", "student_hidden", "batch_size",
-                 "probe_size") if getattr(args, name) < 1]
-    problems += [f"--{name.replace('_', '-')} must be positive" for name in ("temperature", "lr")
-                 if not getattr(args, name) > 0]
-    problems += [f"--{name.replace('_', '-')} must be >= 0" for name in ("hard_weight", "jitter")
-                 if not getattr(args, name) >= 0]
+    problems = out_of_range(args, positive=("n_epochs_teacher", "n_epochs_student", "teacher_hidden",
+                                            "student_hidden", "batch_size", "probe_size", "temperature", "lr"),
+                            non_negative=("hard_weight", "jitter"))
     if not 0 <= args.teacher_dropout < 1:
         problems.append("--teacher-dropout must be in [0, 1)")
     try:

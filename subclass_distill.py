@@ -31,8 +31,8 @@ import numpy as np
 from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, group_logsumexp,
                        grouped_cross_entropy, jitter, logsumexp, minibatches, softmax, standardize,
                        standardize_backward)
-from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, run_config, save_results,
-                        sweep_variants)
+from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, out_of_range, run_config,
+                        save_results, sweep_variants)
 
 # ----------------------------------------------------------------------------
 # Configuration
@@ -97,13 +97,10 @@ def parse_split(split):
 
 def invalid_settings(args):
     """What is wrong with a configuration, as a list of one-line messages."""
-    problems = [f"--{name.replace('_', '-')} must be positive" for name in
-                ("n_epochs_teacher", "n_epochs_student", "hidden", "batch_size") if getattr(args, name) < 1]
-    problems += [f"--{name.replace('_', '-')} must be positive" for name in ("temperature", "lr")
-                 if not getattr(args, name) > 0]
-    problems += [f"--{name.replace('_', '-')} must be >= 0" for name in
-                 ("aux_weight", "sharpen", "weight_decay", "student_hard_weight", "consistency_weight", "jitter")
-                 if not getattr(args, name) >= 0]
+    problems = out_of_range(args, positive=("n_epochs_teacher", "n_epochs_student", "hidden", "batch_size",
+                                            "temperature", "lr"),
+                            non_negative=("aux_weight", "sharpen", "weight_decay", "student_hard_weight",
+                                          "consistency_weight", "jitter"))
     if args.aux_loss not in ("entropy", "contrastive"):
         problems.append(f"--aux-loss must be entropy or contrastive, not {args.aux_loss!r}")
     try:

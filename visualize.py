@@ -37,6 +37,17 @@ def mean_std(summary):
     return f"{pct(summary['mean'])} ± {pct(summary['std'])}"
 
 
+def existing(folder, files):
+    """The (file name, label) pairs of ``files`` whose results file is in ``folder`` (a run not made yet is
+    left out of tables and figures rather than failing them)."""
+    return [(name, label) for name, label in files if os.path.exists(os.path.join(folder, name))]
+
+
+def sweep_label(value):
+    """A swept value as shown in tables and on axes: a digit list [3] as '3'."""
+    return "".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
 # ----------------------------------------------------------------------------
 # Ghost-logit subliminal learning
 # ----------------------------------------------------------------------------
@@ -61,9 +72,7 @@ def ghost_main_table():
     rows = ["| recipe | seeds | teacher | same-init student | cross-init student | untrained | "
             "CKA to teacher: same / cross / untrained | seconds per seed |",
             "|---|---|---|---|---|---|---|---|"]
-    for name, label in GHOST_MAIN + GHOST_OTHER:
-        if not os.path.exists(os.path.join(VIZ, "ghost_logit", name)):
-            continue
+    for name, label in existing(os.path.join(VIZ, "ghost_logit"), GHOST_MAIN + GHOST_OTHER):
         result = load("ghost_logit", name)
         group = result["groups"][0]
         s, runs = group["summary"], group["runs"]
@@ -78,9 +87,7 @@ def ghost_main_table():
 
 def ghost_sweep_table():
     rows = ["| setting | value | seeds | same-init student | cross-init student | teacher |", "|---|---|---|---|---|---|"]
-    for name, label in GHOST_SWEEPS:
-        if not os.path.exists(os.path.join(VIZ, "ghost_logit", name)):
-            continue
+    for name, label in existing(os.path.join(VIZ, "ghost_logit"), GHOST_SWEEPS):
         for group in load("ghost_logit", name)["groups"]:
             s = group["summary"]
             rows.append(f"| {label} | {group['sweep_value']} | {s['same_init']['n']} | {mean_std(s['same_init'])} | "
@@ -109,9 +116,7 @@ def ghost_figures(folder):
     ax.legend(fontsize=8)
     save(fig, folder, "accuracy_per_epoch.png")
 
-    for name, label in GHOST_SWEEPS:
-        if not os.path.exists(os.path.join(folder, name)):
-            continue
+    for name, label in existing(folder, GHOST_SWEEPS):
         groups = load(folder, name)["groups"]
         values = [str(g["sweep_value"]) for g in groups]
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -251,9 +256,7 @@ def subclass_main_table():
     rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | student any-mapping | "
             "student best seed | k-means 5+5 1-to-1 | super-class only | seconds per seed |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, label in SUBCLASS_MAIN:
-        if not os.path.exists(os.path.join(VIZ, "subclass", name)):
-            continue
+    for name, label in existing(os.path.join(VIZ, "subclass"), SUBCLASS_MAIN):
         group = load("subclass", name)["groups"][0]
         s, runs = group["summary"], group["runs"]
         super_only = np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs])
@@ -285,7 +288,8 @@ def subclass_sweep_table():
 OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (12 + 20 epochs)"),
                 ("seeds.json", "default recipe"),
                 ("keep78_seeds.json", "transfer set of only 7s and 8s")]
-OMITTED_SWEEPS = [("sweep_temperature.json", "temperature T"), ("sweep_student_hidden.json", "student width"),
+OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
+                  ("sweep_student_hidden.json", "student width"),
                   ("sweep_hard_weight.json", "hard-label weight")]
 
 
@@ -297,9 +301,7 @@ def omitted_main_table():
     rows = ["| transfer set, recipe | seeds | teacher errors | student errors | omitted digits correct | "
             "offset (train probe) | errors after | omitted correct after | test-tuned offset | seconds per seed |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, label in OMITTED_MAIN:
-        if not os.path.exists(os.path.join(VIZ, "omitted_class", name)):
-            continue
+    for name, label in existing(os.path.join(VIZ, "omitted_class"), OMITTED_MAIN):
         group = load("omitted_class", name)["groups"][0]
         s, runs = group["summary"], group["runs"]
         omitted = "".join(map(str, group["config"]["omit"]))
@@ -331,13 +333,11 @@ def omitted_compression_table():
 def omitted_sweep_table():
     rows = ["| sweep | value | seeds | student errors | omitted correct | errors after | omitted correct after | "
             "offset |", "|---|---|---|---|---|---|---|---|"]
-    for name, label in [("sweep_omit.json", "omitted digit")] + OMITTED_SWEEPS:
-        if not os.path.exists(os.path.join(VIZ, "omitted_class", name)):
-            continue
+    for name, label in existing(os.path.join(VIZ, "omitted_class"), OMITTED_SWEEPS):
         for g in load("omitted_class", name)["groups"]:
             s = g["summary"]
-            value = g["sweep_value"][0] if name == "sweep_omit.json" else g["sweep_value"]
-            rows.append(f"| {label} | {value} | {s['student_errors']['n']} | {errors(s['student_errors'])} | "
+            rows.append(f"| {label} | {sweep_label(g['sweep_value'])} | {s['student_errors']['n']} | "
+                        f"{errors(s['student_errors'])} | "
                         f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
                         f"{mean_std(s['corrected_omitted_acc'])} % | {s['offset']['mean']:+.2f} |")
     return "\n".join(rows)
@@ -415,11 +415,9 @@ def omitted_figures(folder):
         ax.legend(fontsize=8)
         save(fig, folder, "compression.png")
 
-    for name, label in [("sweep_omit.json", "omitted digit")] + OMITTED_SWEEPS:
-        if not os.path.exists(os.path.join(folder, name)):
-            continue
+    for name, label in existing(folder, OMITTED_SWEEPS):
         groups = load(folder, name)["groups"]
-        values = [str(g["sweep_value"][0] if name == "sweep_omit.json" else g["sweep_value"]) for g in groups]
+        values = [sweep_label(g["sweep_value"]) for g in groups]
         fig, (ax_acc, ax_err) = plt.subplots(1, 2, figsize=(10, 3.5))
         for key, who, color in (("student_omitted_acc", "before", "tab:orange"),
                                 ("corrected_omitted_acc", "after bias correction", "tab:green")):
