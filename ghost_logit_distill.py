@@ -28,7 +28,7 @@ import numpy as np
 
 from mlp_numpy import (MLP, Adam, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, out_of_range, run_config,
+from mnist_data import (DataError, ScriptParser, describe, load_mnist, out_of_range, run_config,
                         save_results, sweep_variants)
 
 # ----------------------------------------------------------------------------
@@ -74,11 +74,7 @@ def parse_args(argv=None):
     parser.add_argument("--n-noise", type=int, default=60000, help="noise images per student epoch")
     parser.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost",
                         help="what the students match: the ghost logits only, or all logits (upper reference)")
-    parser.add_argument("--sweep", metavar="KEY=V1,V2,...",
-                        help=f"rerun over the values of one setting ({', '.join(SWEEPABLE)})")
-    add_data_args(parser)
-    parser.add_argument("--out", help="results JSON (default: viz/ghost_logit/<run name>.json)")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    parser.add_run_args("ghost_logit", SWEEPABLE)
     return parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
 
 

@@ -279,6 +279,14 @@ class ScriptParser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
+    def add_run_args(self, experiment, sweepable):
+        """The flags every experiment ends with: --sweep, the data flags, --out and --quiet."""
+        self.add_argument("--sweep", metavar="KEY=V1,V2,...",
+                          help=f"rerun over the values of one setting ({', '.join(sweepable)})")
+        add_data_args(self)
+        self.add_argument("--out", help=f"results JSON (default: viz/{experiment}/<run name>.json)")
+        self.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+
     def parse_experiment(self, argv, presets, sweepable, invalid_settings):
         """Parse an experiment's flags: fill the ones not given from ``--preset``,
         turn ``--sweep KEY=V1,V2`` into (KEY, [values]), and check the run and
@@ -355,7 +363,7 @@ def save_results(experiment, args, groups, started, out, log, **extra):
 def add_data_args(parser):
     """The --dataset and --data-dir flags every script shares."""
     parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
-                        help="which dataset to load (default: mnist)")
+                        help="which dataset to load (default: %(default)s)")
     parser.add_argument("--data-dir", default=None, metavar="DIR",
                         help=f"folder with the four IDX files (.gz or plain, or a <dataset>/ subfolder); "
                              f"default: ${ENV_VAR}, then the cache, then download")

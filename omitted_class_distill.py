@@ -34,7 +34,7 @@ import zipfile
 import numpy as np
 
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, jitter, minibatches, softmax
-from mnist_data import (DataError, ScriptParser, add_data_args, cache_dir, describe, load_mnist, out_of_range,
+from mnist_data import (DataError, ScriptParser, cache_dir, describe, load_mnist, out_of_range,
                         run_config, save_results, sweep_variants, write_atomically)
 
 # ----------------------------------------------------------------------------
@@ -82,14 +82,10 @@ def parse_args(argv=None):
     parser.add_argument("--probe-size", type=int, default=60000,
                         help="training images (drawn at random; all if >= the training set) on which the "
                              "student's mean probability of each omitted class is matched to its frequency")
-    parser.add_argument("--sweep", metavar="KEY=V1,V2,...",
-                        help=f"rerun over the values of one setting ({', '.join(SWEEPABLE)})")
-    add_data_args(parser)
     parser.add_argument("--cache-dir", metavar="DIR", help="where trained teachers are kept "
                         "(default: the dataset cache's teachers/ folder)")
     parser.add_argument("--no-cache", action="store_true", help="retrain the teacher (and overwrite its cached copy)")
-    parser.add_argument("--out", help="results JSON (default: viz/omitted_class/<run name>.json)")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    parser.add_run_args("omitted_class", SWEEPABLE)
     args = parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
     args.omit = omitted_digits(args)
     return args

@@ -31,7 +31,7 @@ import numpy as np
 from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, group_logsumexp,
                        grouped_cross_entropy, jitter, logsumexp, minibatches, softmax, standardize,
                        standardize_backward)
-from mnist_data import (DataError, ScriptParser, add_data_args, describe, load_mnist, out_of_range, run_config,
+from mnist_data import (DataError, ScriptParser, describe, load_mnist, out_of_range, run_config,
                         save_results, sweep_variants)
 
 # ----------------------------------------------------------------------------
@@ -77,11 +77,7 @@ def parse_args(argv=None):
     parser.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="Adam L2 weight decay")
-    parser.add_argument("--sweep", metavar="KEY=V1,V2,...",
-                        help=f"rerun over the values of one setting ({', '.join(SWEEPABLE)})")
-    add_data_args(parser)
-    parser.add_argument("--out", help="results JSON (default: viz/subclass/<run name>.json)")
-    parser.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+    parser.add_run_args("subclass", SWEEPABLE)
     return parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
 
 
