@@ -27,8 +27,8 @@ import time
 
 import numpy as np
 
-from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, environment, softmax
-from mnist_data import ScriptParser, save_json
+from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, softmax
+from runs import Parser, environment, save_json
 
 WORKLOADS = {
     "W1": {"sizes": [784, 256, 10], "batch": 128, "n": 60000, "loss": "ce"},
@@ -247,7 +247,7 @@ def markdown_table(results):
 
 
 def main(argv=None):
-    parser = ScriptParser(description=__doc__.split("\n\n")[0])
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS),
                         help="which workloads to time (default: all four)")
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per workload after the warm-up (>= 1)")

@@ -20,98 +20,81 @@ environment) that visualize.py and make_gifs.py draw from.
 """
 
 import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
+import runs
 from mlp_numpy import (MLP, Adam, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import (DataError, ScriptParser, describe, load_mnist, out_of_range, run_config,
-                        save_results, sweep_variants)
+from mnist_data import PIXELS, Dataset, load_mnist
 
 # ----------------------------------------------------------------------------
-# Configuration
+# Configuration: every flag's default is the default recipe
 # ----------------------------------------------------------------------------
 
 PRESETS = {
-    # Cloud et al.'s settings: KL on the ghost logits at T = 1, 5 + 5 epochs.
-    "reference": dict(loss="kl", temperature=1.0, normalize_logits=False, epochs_student=5,
-                      lr_student=3e-4),
-    # This project's default: the same budget, only the student's learning rate
-    # raised (3e-4 -> 1e-3), chosen by the lr_student sweep in the README.
-    "default": dict(loss="kl", temperature=1.0, normalize_logits=False, epochs_student=5,
-                    lr_student=1e-3),
+    # Cloud et al.'s settings; the default differs only in the students' learning rate.
+    "reference": {"lr_student": 3e-4},
 }
 TASKS = {"digits": list(range(10)), "binary01": [0, 1]}
-SWEEPABLE = {"n_ghost": int, "loss": str, "temperature": float, "normalize_logits": lambda s: s == "true",
-             "hidden": int, "epochs_student": int, "lr_student": float, "noise": str, "n_noise": int}
+
+PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, data order and noise")
+PARSER.add_argument("--n-ghost", type=int, default=3, above=0, at_most=1000, help="number of ghost logits m")
+PARSER.add_argument("--task", choices=sorted(TASKS), default="digits",
+                    help="digits: 10 classes; binary01: MNIST 0 vs 1 only")
+PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192, help="width of both hidden layers")
+PARSER.add_argument("--n-epochs-teacher", type=int, default=5, above=0, at_most=10000,
+                    help="teacher epochs on the training set")
+PARSER.add_argument("--n-epochs-student", type=int, default=5, above=0, at_most=10000,
+                    help="student epochs, each on --n-noise noise images")
+PARSER.add_argument("--batch-size", type=int, default=256, above=0, at_most=60000,
+                    help="mini-batch size (teacher and students)")
+PARSER.add_argument("--lr", type=float, default=3e-4, above=0, help="teacher Adam learning rate")
+PARSER.add_argument("--lr-student", type=float, default=1e-3, above=0, help="student Adam learning rate")
+PARSER.add_argument("--loss", choices=["kl", "mse"], default="kl", help="student loss on the matched logits")
+PARSER.add_argument("--temperature", type=float, default=1.0, above=0,
+                    help="softmax temperature T of the KL loss (T^2 factor)")
+PARSER.add_argument("--normalize-logits", action=argparse.BooleanOptionalAction, default=False,
+                    help="MSE on per-example standardised logits instead of raw ones")
+PARSER.add_argument("--noise", choices=["uniform", "gaussian"], default="uniform",
+                    help="student inputs: uniform in [-1, 1] or standard normal, fresh every epoch")
+PARSER.add_argument("--n-noise", type=int, default=60000, above=0, at_most=600000,
+                    help="noise images per student epoch")
+PARSER.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost",
+                    help="what the students match: the ghost logits only, or all logits (upper reference)")
+
+
+def check(args):
+    """What the flags' bounds cannot say about a configuration."""
+    return ["--normalize-logits applies to --loss mse only"] if args.normalize_logits and args.loss != "mse" else []
 
 
 def parse_args(argv=None):
-    parser = ScriptParser(description=__doc__.split("\n\n")[0],
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="a recipe; any flag given explicitly overrides it")
-    parser.add_argument("--seed", type=int, default=0, help="seed for init, data order and noise")
-    parser.add_argument("--seeds", type=int, nargs="+", help="run these seeds and summarise (overrides --seed)")
-    parser.add_argument("--n-ghost", type=int, default=3, help="number of ghost logits m")
-    parser.add_argument("--task", choices=sorted(TASKS), default="digits",
-                        help="digits: 10 classes; binary01: MNIST 0 vs 1 only")
-    parser.add_argument("--hidden", type=int, default=256, help="width of both hidden layers")
-    parser.add_argument("--epochs-teacher", type=int, default=5, help="teacher epochs on the training set")
-    parser.add_argument("--epochs-student", type=int, help="student epochs, each on --n-noise noise images")
-    parser.add_argument("--batch-size", type=int, default=256, help="mini-batch size (teacher and students)")
-    parser.add_argument("--lr", type=float, default=3e-4, help="teacher Adam learning rate")
-    parser.add_argument("--lr-student", type=float, help="student Adam learning rate")
-    parser.add_argument("--loss", choices=["kl", "mse"], help="student loss on the matched logits")
-    parser.add_argument("--temperature", type=float, help="softmax temperature T of the KL loss (T^2 factor)")
-    parser.add_argument("--normalize-logits", action=argparse.BooleanOptionalAction, default=None,
-                        help="MSE on per-example standardised logits instead of raw ones")
-    parser.add_argument("--noise", choices=["uniform", "gaussian"], default="uniform",
-                        help="student inputs: uniform in [-1, 1] or standard normal, fresh every epoch")
-    parser.add_argument("--n-noise", type=int, default=60000, help="noise images per student epoch")
-    parser.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost",
-                        help="what the students match: the ghost logits only, or all logits (upper reference)")
-    parser.add_run_args("ghost_logit", SWEEPABLE)
-    return parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
-
-
-def invalid_settings(args):
-    """What is wrong with a configuration, as a list of one-line messages."""
-    problems = out_of_range(args, positive=("n_ghost", "hidden", "epochs_teacher", "epochs_student", "batch_size",
-                                            "n_noise", "lr", "lr_student", "temperature"))
-    if args.loss not in ("kl", "mse"):
-        problems.append(f"--loss must be kl or mse, not {args.loss!r}")
-    if args.noise not in ("uniform", "gaussian"):
-        problems.append(f"--noise must be uniform or gaussian, not {args.noise!r}")
-    if args.normalize_logits and args.loss != "mse":
-        problems.append("--normalize-logits applies to --loss mse only")
-    return problems
+    return PARSER.parse(argv, check)
 
 
 # ----------------------------------------------------------------------------
-# Data
+# Data: MNIST for the teacher and the evaluation; noise for the students
 # ----------------------------------------------------------------------------
 
 
-def load_task(args):
-    """MNIST (or Fashion-MNIST) scaled to [-1, 1], restricted to the task's classes."""
+def load_data(args):
+    """MNIST (or Fashion-MNIST) scaled to [-1, 1], restricted to the task's classes (labels 0..k-1)."""
     data = load_mnist(args.dataset, args.data_dir)
     classes = TASKS[args.task]
     splits = []
     for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
         keep = np.isin(y, classes)
         splits += [x[keep] * 2 - 1, np.searchsorted(classes, y[keep])]
-    return splits  # x_train, y_train, x_test, y_test
+    return Dataset(*splits)
 
 
 def make_noise(rng, n, kind):
     """Student inputs: MNIST-shaped noise, uniform in [-1, 1] or standard normal."""
     if kind == "gaussian":
-        return rng.standard_normal((n, 784), dtype=np.float32)
-    noise = rng.random((n, 784), dtype=np.float32)
+        return rng.standard_normal((n, PIXELS), dtype=np.float32)
+    noise = rng.random((n, PIXELS), dtype=np.float32)
     noise *= 2
     noise -= 1
     return noise
@@ -130,18 +113,19 @@ def class_logit_loss(logits, labels, n_classes):
     return loss, grad
 
 
-def matching_loss(student_logits, teacher_logits, columns, args):
-    """Student: match the teacher's logits in ``columns`` (the ghost ones by default) only."""
+def matching_loss(student_logits, teacher_logits, columns, loss, temperature, normalize_logits):
+    """Student: match the teacher's logits in ``columns`` (the ghost ones by default) only,
+    by T^2 * KL of their softmaxes (``loss="kl"``) or by MSE (on standardised rows if asked)."""
     s, t = student_logits[:, columns], teacher_logits[:, columns]
-    if args.loss == "kl":
-        loss, d = distillation_loss(s, softmax(t, args.temperature), args.temperature)
-    elif args.normalize_logits:
-        loss, d = standardized_mse_loss(s, t)
+    if loss == "kl":
+        value, d = distillation_loss(s, softmax(t, temperature), temperature)
+    elif normalize_logits:
+        value, d = standardized_mse_loss(s, t)
     else:
-        loss, d = mse_loss(s, t)
+        value, d = mse_loss(s, t)
     grad = np.zeros_like(student_logits)
     grad[:, columns] = d
-    return loss, grad
+    return value, grad
 
 
 # ----------------------------------------------------------------------------
@@ -149,10 +133,11 @@ def matching_loss(student_logits, teacher_logits, columns, args):
 # ----------------------------------------------------------------------------
 
 
-def accuracy_and_confusion(net, x, y, n_classes):
-    """Test accuracy by argmax over the class logits, and the (true, predicted) count matrix."""
+def evaluate(net, x, y, n_classes):
+    """Accuracy of the argmax over the class logits, and the (true, predicted) count matrix."""
     predicted = net.predict_logits(x)[:, :n_classes].argmax(axis=1)
-    return float(np.mean(predicted == y)), confusion_matrix(y, predicted, n_classes)
+    return {"test_acc": float(np.mean(predicted == y)),
+            "confusion": confusion_matrix(y, predicted, n_classes).tolist()}
 
 
 def last_hidden(net, x):
@@ -189,102 +174,103 @@ def make_networks(sizes, seed_init, seed_other):
     return teacher, same_init, cross_init, untrained
 
 
-def train_teacher(net, x, y, n_classes, args, rng, evaluate, log):
+def train_teacher(net, data, n_classes, args, rng, log):
     opt = Adam(net.params, lr=args.lr)
     history = []
-    for epoch in range(1, args.epochs_teacher + 1):
+    for epoch in range(1, args.n_epochs_teacher + 1):
         start, losses = time.perf_counter(), []
-        for xb, yb in minibatches((x, y), args.batch_size, rng):
+        for xb, yb in minibatches((data.x_train, data.y_train), args.batch_size, rng):
             loss, grad = class_logit_loss(net.forward(xb), yb, n_classes)
             net.backward(grad)
             opt.step(net.grads)
             losses.append(loss)
-        acc, _ = evaluate(net)
+        runs.check_finite("teacher", epoch, np.mean(losses), net.params)
+        acc = evaluate(net, data.x_test, data.y_test, n_classes)["test_acc"]
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "test_acc": acc})
-        log(f"teacher epoch {epoch}/{args.epochs_teacher}: loss {np.mean(losses):.4f}, "
+        log(f"teacher epoch {epoch}/{args.n_epochs_teacher}: loss {np.mean(losses):.4f}, "
             f"test acc {100 * acc:.2f} % ({time.perf_counter() - start:.1f} s)")
     return history
 
 
-def train_students(students, teacher, columns, args, rng, evaluate, log):
+def train_students(students, teacher, columns, data, n_classes, args, rng, log):
     """Train every student on the same noise batches, matching the teacher on ``columns``."""
     opts = {name: Adam(net.params, lr=args.lr_student) for name, net in students.items()}
     history = {name: [] for name in students}
-    for epoch in range(1, args.epochs_student + 1):
+    for epoch in range(1, args.n_epochs_student + 1):
         start = time.perf_counter()
         noise = make_noise(rng, args.n_noise, args.noise)
         targets = teacher.predict_logits(noise)
         losses = {name: [] for name in students}
         for xb, tb in minibatches((noise, targets), args.batch_size, rng):
             for name, net in students.items():
-                loss, grad = matching_loss(net.forward(xb), tb, columns, args)
+                loss, grad = matching_loss(net.forward(xb), tb, columns, args.loss, args.temperature,
+                                           args.normalize_logits)
                 net.backward(grad)
                 opts[name].step(net.grads)
                 losses[name].append(loss)
         parts = []
         for name, net in students.items():
-            acc, confusion = evaluate(net)
-            history[name].append({"epoch": epoch, "loss": float(np.mean(losses[name])), "test_acc": acc,
-                                  "confusion": confusion.tolist()})
-            parts.append(f"{name} acc {100 * acc:.2f} % (loss {np.mean(losses[name]):.4g})")
-        log(f"student epoch {epoch}/{args.epochs_student}: " + ", ".join(parts)
+            runs.check_finite(f"{name.replace('_', '-')} student", epoch, np.mean(losses[name]), net.params)
+            scores = evaluate(net, data.x_test, data.y_test, n_classes)
+            history[name].append({"epoch": epoch, "loss": float(np.mean(losses[name])), **scores})
+            parts.append(f"{name} acc {100 * scores['test_acc']:.2f} % (loss {np.mean(losses[name]):.4g})")
+        log(f"student epoch {epoch}/{args.n_epochs_student}: " + ", ".join(parts)
             + f" ({time.perf_counter() - start:.1f} s)")
     return history
 
 
+# ----------------------------------------------------------------------------
+# One run, and the summary over seeds
+# ----------------------------------------------------------------------------
+
+
 def run(args, seed, data, log=print):
     """One seed: teacher, same-init student, cross-init student and the controls."""
-    t_start = time.perf_counter()
-    x_train, y_train, x_test, y_test = data
+    started = time.perf_counter()
+    seeds = runs.derived_seeds(seed, "init", "other_init", "data")
     n_classes = len(TASKS[args.task])
-    sizes = [784, args.hidden, args.hidden, n_classes + args.n_ghost]
-    rng = np.random.default_rng(seed)
-    seed_init, seed_other, seed_data = rng.integers(2 ** 31, size=3)
-
-    def evaluate(net):
-        return accuracy_and_confusion(net, x_test, y_test, n_classes)
-
-    teacher, same_init, cross_init, untrained = make_networks(sizes, seed_init, seed_other)
+    sizes = [PIXELS, args.hidden, args.hidden, n_classes + args.n_ghost]
+    teacher, same_init, cross_init, untrained = make_networks(sizes, seeds.init, seeds.other_init)
     timings = {}
 
-    t0 = time.perf_counter()
-    teacher_history = train_teacher(teacher, x_train, y_train, n_classes, args,
-                                    np.random.default_rng(seed_data), evaluate, log)
-    timings["teacher_s"] = time.perf_counter() - t0
+    start = time.perf_counter()
+    teacher_history = train_teacher(teacher, data, n_classes, args, np.random.default_rng(seeds.data), log)
+    timings["teacher_s"] = time.perf_counter() - start
 
+    start = time.perf_counter()
     columns = np.arange(n_classes, n_classes + args.n_ghost) if args.distill_logits == "ghost" \
         else np.arange(n_classes + args.n_ghost)
-    students = {"same_init": same_init, "cross_init": cross_init}
-    t0 = time.perf_counter()
-    student_history = train_students(students, teacher, columns, args,
-                                     np.random.default_rng(seed_data + 1), evaluate, log)
-    timings["students_s"] = time.perf_counter() - t0
+    student_history = train_students({"same_init": same_init, "cross_init": cross_init}, teacher, columns, data,
+                                     n_classes, args, np.random.default_rng(seeds.data + 1), log)
+    timings["students_s"] = time.perf_counter() - start
 
-    probe = x_test[:2000]
+    probe = data.x_test[:2000]
     teacher_hidden = last_hidden(teacher, probe)
     metrics = {}
     for name, net in [("teacher", teacher), ("same_init", same_init),
                       ("cross_init", cross_init), ("untrained", untrained)]:
-        acc, confusion = evaluate(net)
-        metrics[name] = {"test_acc": acc, "test_errors": int(round((1 - acc) * len(y_test))),
+        scores = evaluate(net, data.x_test, data.y_test, n_classes)
+        metrics[name] = {"test_acc": scores["test_acc"],
+                         "test_errors": int(round((1 - scores["test_acc"]) * len(data.y_test))),
                          "cka_to_teacher": linear_cka(last_hidden(net, probe), teacher_hidden),
-                         "confusion": confusion.tolist()}
-    timings["total_s"] = time.perf_counter() - t_start
+                         "confusion": scores["confusion"]}
+    timings["total_s"] = time.perf_counter() - started
     return {"seed": seed, "metrics": metrics, "timings": timings,
             "history": {"teacher": teacher_history, **student_history}}
 
 
-# ----------------------------------------------------------------------------
-# Runs, sweeps and saving
-# ----------------------------------------------------------------------------
-
-
-def summarize(runs):
+def summarize(records):
     """Each network's test accuracy over seeds (mean, std, min, max)."""
-    return {name: describe([r["metrics"][name]["test_acc"] for r in runs]) for name in runs[0]["metrics"]}
+    return {name: runs.describe([r["metrics"][name]["test_acc"] for r in records]) for name in records[0]["metrics"]}
 
 
-def default_out(args):
+def headline(s):
+    return (f"same-init {100 * s['same_init']['mean']:.2f} ± {100 * s['same_init']['std']:.2f} %, "
+            f"cross-init {100 * s['cross_init']['mean']:.2f} ± {100 * s['cross_init']['std']:.2f} %, "
+            f"teacher {100 * s['teacher']['mean']:.2f} %")
+
+
+def out_name(args):
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.distill_logits == "all":
         name = f"all-logits_{name}"
@@ -292,35 +278,15 @@ def default_out(args):
         name = f"{args.preset}_{name}"
     if args.task != "digits" or args.dataset != "mnist":
         name = f"{args.dataset}_{args.task}_{name}"
-    return os.path.join("viz", "ghost_logit", name + ".json")
+    return name + ".json"
+
+
+EXPERIMENT = runs.Experiment("ghost_logit", PARSER, parse_args, load_data, run, summarize, headline, out_name)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True))
-    out = args.out or default_out(args)
-    started = time.perf_counter()
-    data = load_task(args)
-    seeds = args.seeds or [args.seed]
-    groups = []
-    for value, run_args in sweep_variants(args):
-        if args.sweep:
-            log(f"== {args.sweep[0]} = {value}")
-        runs = []
-        for seed in seeds:
-            log(f"-- seed {seed}")
-            runs.append(run(run_args, seed, data, log))
-        groups.append({"config": run_config(run_args), "sweep_value": value, "runs": runs,
-                       "summary": summarize(runs)})
-        s = groups[-1]["summary"]
-        log(f"same-init {100 * s['same_init']['mean']:.2f} ± {100 * s['same_init']['std']:.2f} %, "
-            f"cross-init {100 * s['cross_init']['mean']:.2f} ± {100 * s['cross_init']['std']:.2f} %, "
-            f"teacher {100 * s['teacher']['mean']:.2f} % over {len(seeds)} seed(s)")
-    return save_results("ghost_logit", args, groups, started, out, log)
+    return runs.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        sys.exit(f"error: {err}")
+    runs.cli(main)

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from mnist_data import ScriptParser
+from runs import Parser
 from visualize import VIZ, load
 
 MAX_BYTES = 1_000_000
@@ -138,7 +138,7 @@ GIFS = {"ghost_logit": ghost_logit_gif, "omitted_class": omitted_class_gif, "sub
 
 
 def main(argv=None):
-    parser = ScriptParser(description="Make GIFs from the results JSON.")
+    parser = Parser(description="Make GIFs from the results JSON.")
     parser.add_argument("experiment", choices=sorted(GIFS))
     parser.add_argument("--results", metavar="DIR", help="folder of its results JSON (default: viz/<experiment>)")
     args = parser.parse_args(argv)

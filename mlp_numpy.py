@@ -18,9 +18,6 @@ layer is ``relu(x @ W + b)``; the last layer has no ReLU and returns logits.
 """
 
 import functools
-import os
-import platform
-import sys
 
 import numpy as np
 
@@ -387,48 +384,3 @@ def _shift_table(side, k):
     width, grid = side + 2 * k, np.arange(side)
     return np.array([((grid[:, None] + k - dy) * width + grid[None, :] + k - dx).ravel()
                      for dy in range(-k, k + 1) for dx in range(-k, k + 1)])
-
-
-# ----------------------------------------------------------------------------
-# Environment record (goes into every results JSON and the benchmark output)
-# ----------------------------------------------------------------------------
-
-
-def environment():
-    """Python, numpy, BLAS (build and the kernel chosen at run time) and CPU."""
-    blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "blas": f"{blas.get('name', '?')} {blas.get('version', '?')}",
-        "blas_core": _openblas_core(),
-        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-        "cpu": cpu,
-        "n_cpus": os.cpu_count(),
-        "platform": platform.platform(),
-    }
-
-
-def _openblas_core():
-    """The kernel family OpenBLAS picked at run time (e.g. 'Haswell', 'SkylakeX')."""
-    import ctypes
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-        for path in sorted(paths):
-            lib = ctypes.CDLL(path)
-            for name in ("scipy_openblas_get_corename64_", "openblas_get_corename64_",
-                         "openblas_get_corename"):
-                if hasattr(lib, name):
-                    getter = getattr(lib, name)
-                    getter.restype = ctypes.c_char_p
-                    return getter().decode()
-    except OSError:
-        pass
-    return None

@@ -1,5 +1,4 @@
-"""MNIST and Fashion-MNIST, verified and cached: the one place datasets come from
-(plus the command-line, sweep and results-file plumbing every script shares).
+"""MNIST and Fashion-MNIST, verified and cached: the one place datasets come from.
 
     x_train, y_train, x_test, y_test = load_mnist("mnist", data_dir=None)
 
@@ -29,7 +28,6 @@ import argparse
 import gzip
 import hashlib
 import http.client
-import json
 import os
 import struct
 import sys
@@ -42,6 +40,8 @@ from typing import NamedTuple
 import numpy as np
 
 ENV_VAR = "HINTON_DATA_DIR"
+SIDE = 28  # images are SIDE x SIDE
+PIXELS = SIDE * SIDE
 DOWNLOAD_TIMEOUT = 30  # seconds per request
 
 SPLIT_FILES = {  # split -> (images file, labels file)
@@ -102,14 +102,15 @@ def load_mnist(dataset="mnist", data_dir=None, download=True):
     for split, (images_name, labels_name) in SPLIT_FILES.items():
         images = parse_idx(raw[images_name], images_name, ndim=3)
         labels = parse_idx(raw[labels_name], labels_name, ndim=1)
-        if images.shape[1:] != (28, 28):
-            raise DataError(f"{images_name}: images are {images.shape[1]}x{images.shape[2]}, expected 28x28")
+        if images.shape[1:] != (SIDE, SIDE):
+            raise DataError(f"{images_name}: images are {images.shape[1]}x{images.shape[2]}, "
+                            f"expected {SIDE}x{SIDE}")
         if len(images) != len(labels):
             raise DataError(f"{split} split: {images_name} has {len(images)} images "
                             f"but {labels_name} has {len(labels)} labels")
         if labels.size and labels.max() > 9:
             raise DataError(f"{labels_name}: label {labels.max()} is not a digit class 0-9")
-        x = images.reshape(len(images), 28 * 28).astype(np.float32)
+        x = images.reshape(len(images), PIXELS).astype(np.float32)
         np.divide(x, 255, out=x)
         splits += [x, labels.astype(np.int64)]
     return Dataset(*splits)
@@ -273,109 +274,14 @@ def _cache(folder, name, data):
         print(f"warning: could not cache {name} in {folder}: {err.strerror}", file=sys.stderr)
 
 
-class ScriptParser(argparse.ArgumentParser):
-    """The argument parser of every script here: a bad flag is one line, exit 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-    def add_run_args(self, experiment, sweepable):
-        """The flags every experiment ends with: --sweep, the data flags, --out and --quiet."""
-        self.add_argument("--sweep", metavar="KEY=V1,V2,...",
-                          help=f"rerun over the values of one setting ({', '.join(sweepable)})")
-        add_data_args(self)
-        self.add_argument("--out", help=f"results JSON (default: viz/{experiment}/<run name>.json)")
-        self.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
-
-    def parse_experiment(self, argv, presets, sweepable, invalid_settings):
-        """Parse an experiment's flags: fill the ones not given from ``--preset``,
-        turn ``--sweep KEY=V1,V2`` into (KEY, [values]), and check the run and
-        every swept variant with ``invalid_settings(args) -> [messages]``."""
-        args = self.parse_args(argv)
-        for key, value in presets[args.preset].items():
-            if getattr(args, key) is None:
-                setattr(args, key, value)
-        problems = invalid_settings(args)
-        if args.sweep:
-            key, _, values = args.sweep.partition("=")
-            if key not in sweepable or not values:
-                problems.append(f"--sweep needs KEY=V1,V2,... with KEY one of {', '.join(sweepable)}")
-            else:
-                try:
-                    args.sweep = (key, [sweepable[key](v) for v in values.split(",")])
-                except ValueError as err:
-                    problems.append(f"--sweep {key}: {err}")
-                else:
-                    for value, variant in sweep_variants(args):
-                        problems += [f"--sweep {key}={value}: {p}" for p in invalid_settings(variant)]
-        if problems:
-            self.error("; ".join(problems))
-        return args
-
-
-def out_of_range(args, positive=(), non_negative=()):
-    """One message per setting out of range: each of ``positive`` must be > 0,
-    each of ``non_negative`` >= 0 (NaN fails both)."""
-    def flag(name):
-        return "--" + name.replace("_", "-")
-    return ([f"{flag(name)} must be positive" for name in positive if not getattr(args, name) > 0]
-            + [f"{flag(name)} must be >= 0" for name in non_negative if not getattr(args, name) >= 0])
-
-
-def sweep_variants(args):
-    """[(swept value, the run's settings)] for each ``--sweep`` value, or [(None, args)]."""
-    if not args.sweep:
-        return [(None, args)]
-    key, values = args.sweep
-    return [(value, argparse.Namespace(**{**vars(args), key: value})) for value in values]
-
-
-def describe(values):
-    """Mean, std (ddof=0), min, max and count of one number over seeds."""
-    values = np.asarray(values, dtype=float)
-    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
-            "max": float(values.max()), "n": len(values)}
-
-
-def run_config(args):
-    """The settings that define a run (everything but where and how it is reported)."""
-    return {k: v for k, v in vars(args).items() if k not in {"seeds", "sweep", "out", "quiet", "data_dir"}}
-
-
-def save_json(result, path):
-    """Write a results file atomically: a crash never leaves a half-written one."""
-    write_atomically(path, json.dumps(result, indent=1).encode())
-
-
-def save_results(experiment, args, groups, started, out, log, **extra):
-    """Write an experiment's results file: its config and seeds, the sweep, one
-    group of runs per swept value, any ``extra`` records, the wall time since
-    ``started`` and the environment (Python, numpy, BLAS, CPU)."""
-    from mlp_numpy import environment  # the loader itself never needs the MLP
-    result = {"experiment": experiment, "config": run_config(args), "seeds": args.seeds or [args.seed],
-              "sweep": args.sweep[0] if args.sweep else None, "groups": groups, **extra,
-              "wall_time_s": time.perf_counter() - started, "environment": environment()}
-    save_json(result, out)
-    log(f"wrote {out} ({result['wall_time_s']:.1f} s)")
-    return result
-
-
-def add_data_args(parser):
-    """The --dataset and --data-dir flags every script shares."""
-    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
-                        help="which dataset to load (default: %(default)s)")
-    parser.add_argument("--data-dir", default=None, metavar="DIR",
-                        help=f"folder with the four IDX files (.gz or plain, or a <dataset>/ subfolder); "
-                             f"default: ${ENV_VAR}, then the cache, then download")
-
-
 def main(argv=None):
-    parser = ScriptParser(description="Verify and summarise the MNIST / Fashion-MNIST files.")
+    parser = argparse.ArgumentParser(description="Verify and summarise the MNIST / Fashion-MNIST files.")
     parser.add_argument("--check", action="store_true", required=True,
                         help="verify the files and print per-split counts and class frequencies")
     parser.add_argument("--no-download", action="store_true",
                         help="only check the folder and the cache; never use the network")
-    add_data_args(parser)
+    parser.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="default: %(default)s")
+    parser.add_argument("--data-dir", metavar="DIR", help=f"folder with the four IDX files (default: ${ENV_VAR})")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     data = load_mnist(args.dataset, args.data_dir, download=not args.no_download)

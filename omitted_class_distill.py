@@ -19,10 +19,10 @@ probe of training images is matched to the frequency of 3s.
     python omitted_class_distill.py --sweep omit=0,1,2,3,4,5,6,7,8,9
 
 Teachers are cached on disk (an .npz keyed by the teacher's whole config and
-seed), so sweeps over the student side retrain only the student.
+seed), so runs that change only the student side never retrain the teacher.
 """
 
-import argparse
+
 import hashlib
 import io
 import json
@@ -30,78 +30,77 @@ import os
 import sys
 import time
 import zipfile
+from typing import NamedTuple
 
 import numpy as np
 
+import runs
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, jitter, minibatches, softmax
-from mnist_data import (DataError, ScriptParser, cache_dir, describe, load_mnist, out_of_range,
-                        run_config, save_results, sweep_variants, write_atomically)
+from mnist_data import PIXELS, DataError, cache_dir, load_mnist, write_atomically
 
 # ----------------------------------------------------------------------------
-# Configuration
+# Configuration: every flag's default is the default recipe
 # ----------------------------------------------------------------------------
 
 PRESETS = {
-    # The public numpy reproduction's recipe: 12 teacher epochs, 20 student epochs, constant learning rate.
-    "public": dict(n_epochs_teacher=12, n_epochs_student=20, teacher_dropout=0.0, lr_schedule="constant"),
-    # This project's default, chosen by measurement (README): longer, with dropout and a cosine schedule.
-    "default": dict(n_epochs_teacher=40, n_epochs_student=40, teacher_dropout=0.3, lr_schedule="cosine"),
+    # The public numpy reproduction's recipe: 12 teacher epochs, 20 student epochs, no dropout,
+    # constant learning rate.
+    "public": {"n_epochs_teacher": 12, "n_epochs_student": 20, "teacher_dropout": 0.0, "lr_schedule": "constant"},
 }
-SWEEPABLE = {"omit": lambda v: [int(v)] if v != "none" else [], "temperature": float, "student_hidden": int,
-             "hard_weight": float, "n_epochs_student": int, "lr": float}
 N_CLASSES = 10
 CACHE_FORMAT = 1  # bump when the cached teacher's contents change meaning
 
 
-def parse_args(argv=None):
-    parser = ScriptParser(description=__doc__.split("\n\n")[0],
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="a recipe; any flag given explicitly overrides it")
-    parser.add_argument("--seed", type=int, default=0, help="seed for inits, data order, jitter, dropout, probe")
-    parser.add_argument("--seeds", type=int, nargs="+", help="run these seeds and summarise (overrides --seed)")
-    parser.add_argument("--omit", nargs="+", metavar="DIGIT",
-                        help="digits removed from the transfer set, or 'none' (default: 3)")
-    parser.add_argument("--keep", type=int, nargs="+", metavar="DIGIT",
-                        help="instead of --omit: the transfer set holds only these digits (e.g. 7 8)")
-    parser.add_argument("--temperature", type=float, default=20.0, help="distillation temperature T (T^2 factor)")
-    parser.add_argument("--hard-weight", type=float, default=0.0,
-                        help="weight of the cross-entropy on the transfer set's hard labels (0: soft targets only)")
-    parser.add_argument("--baseline", action="store_true",
-                        help="also train the student on the transfer set's hard labels alone (no teacher)")
-    parser.add_argument("--n-epochs-teacher", type=int, help="teacher epochs")
-    parser.add_argument("--n-epochs-student", type=int, help="student epochs (also the baseline's)")
-    parser.add_argument("--teacher-hidden", type=int, default=1200, help="width of the teacher's two hidden layers")
-    parser.add_argument("--student-hidden", type=int, default=800, help="width of the student's two hidden layers")
-    parser.add_argument("--teacher-dropout", type=float, help="dropout probability on the teacher's hidden units")
-    parser.add_argument("--jitter", type=int, default=2, help="teacher augmentation: max shift in pixels")
-    parser.add_argument("--batch-size", type=int, default=128, help="mini-batch size (teacher and student)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (teacher and student)")
-    parser.add_argument("--lr-schedule", choices=["constant", "cosine"],
-                        help="learning rate over the epochs: constant, or cosine decay towards 0")
-    parser.add_argument("--probe-size", type=int, default=60000,
-                        help="training images (drawn at random; all if >= the training set) on which the "
-                             "student's mean probability of each omitted class is matched to its frequency")
-    parser.add_argument("--cache-dir", metavar="DIR", help="where trained teachers are kept "
-                        "(default: the dataset cache's teachers/ folder)")
-    parser.add_argument("--no-cache", action="store_true", help="retrain the teacher (and overwrite its cached copy)")
-    parser.add_run_args("omitted_class", SWEEPABLE)
-    args = parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
-    args.omit = omitted_digits(args)
-    return args
+def digit_or_word(text):
+    """An --omit item: a number stays a number, so 'none' and bad words reach the check below."""
+    return int(text) if text.isdigit() else text
+
+
+PARSER = runs.ExperimentParser(__doc__, PRESETS,
+                               seed_help="seed of the inits, data order, jitter, dropout and probe")
+PARSER.add_argument("--omit", nargs="+", type=digit_or_word, default=[3], metavar="DIGIT",
+                    help="digits removed from the transfer set, or 'none'")
+PARSER.add_argument("--keep", type=int, nargs="+", metavar="DIGIT",
+                    help="instead of --omit: the transfer set holds only these digits (e.g. 7 8)")
+PARSER.exclusive.append(("omit", "keep"))
+PARSER.add_argument("--temperature", type=float, default=20.0, above=0,
+                    help="distillation temperature T (T^2 factor)")
+PARSER.add_argument("--hard-weight", type=float, default=0.0, at_least=0,
+                    help="weight of the cross-entropy on the transfer set's hard labels (0: soft targets only)")
+PARSER.add_argument("--baseline", action="store_true",
+                    help="also train the student on the transfer set's hard labels alone (no teacher)")
+PARSER.add_argument("--n-epochs-teacher", type=int, default=40, above=0, at_most=10000, help="teacher epochs")
+PARSER.add_argument("--n-epochs-student", type=int, default=40, above=0, at_most=10000,
+                    help="student epochs (also the baseline's)")
+PARSER.add_argument("--teacher-hidden", type=int, default=1200, above=0, at_most=8192,
+                    help="width of the teacher's two hidden layers")
+PARSER.add_argument("--student-hidden", type=int, default=800, above=0, at_most=8192,
+                    help="width of the student's two hidden layers")
+PARSER.add_argument("--teacher-dropout", type=float, default=0.3, at_least=0, below=1,
+                    help="dropout probability on the teacher's hidden units")
+PARSER.add_argument("--jitter", type=int, default=2, at_least=0, at_most=8,
+                    help="teacher augmentation: max shift in pixels")
+PARSER.add_argument("--batch-size", type=int, default=128, above=0, at_most=60000,
+                    help="mini-batch size (teacher and student)")
+PARSER.add_argument("--lr", type=float, default=1e-3, above=0, help="Adam learning rate (teacher and student)")
+PARSER.add_argument("--lr-schedule", choices=["constant", "cosine"], default="cosine",
+                    help="learning rate over the epochs: constant, or cosine decay towards 0")
+PARSER.add_argument("--probe-size", type=int, default=60000, above=0,
+                    help="training images (drawn at random; all if >= the training set) on which the "
+                         "student's mean probability of each omitted class is matched to its frequency")
+PARSER.add_argument("--cache-dir", metavar="DIR", config=False,
+                    help="where trained teachers are kept (default: the data cache's teachers/ folder)")
+PARSER.add_argument("--no-cache", action="store_true", config=False,
+                    help="retrain the teacher in every run (and overwrite its cached copy)")
 
 
 def omitted_digits(args):
     """The digits missing from the transfer set, sorted; raises ValueError on a bad --omit/--keep."""
     if args.keep is not None:
-        if args.omit is not None:
-            raise ValueError("give --omit or --keep, not both")
         if not set(args.keep) <= set(range(N_CLASSES)):
             raise ValueError(f"--keep digits must be 0-9, got {args.keep}")
         return sorted(set(range(N_CLASSES)) - set(args.keep))
-    if args.omit is None:
-        return [3]
-    if args.omit == ["none"] or args.omit == []:
+    if args.omit in (["none"], []):
         return []
     try:
         digits = sorted({int(d) for d in args.omit})
@@ -114,18 +113,20 @@ def omitted_digits(args):
     return digits
 
 
-def invalid_settings(args):
-    """What is wrong with a configuration, as a list of one-line messages."""
-    problems = out_of_range(args, positive=("n_epochs_teacher", "n_epochs_student", "teacher_hidden",
-                                            "student_hidden", "batch_size", "probe_size", "temperature", "lr"),
-                            non_negative=("hard_weight", "jitter"))
-    if not 0 <= args.teacher_dropout < 1:
-        problems.append("--teacher-dropout must be in [0, 1)")
+def check(args):
+    """What the flags' bounds cannot say about a configuration."""
     try:
         omitted_digits(args)
     except ValueError as err:
-        problems.append(str(err))
-    return problems
+        return [str(err)]
+    return []
+
+
+def parse_args(argv=None):
+    """The flags, with ``omit`` resolved to the sorted digits missing from the transfer set."""
+    args = PARSER.parse(argv, check)
+    args.omit = omitted_digits(args)
+    return args
 
 
 # ----------------------------------------------------------------------------
@@ -133,14 +134,13 @@ def invalid_settings(args):
 # ----------------------------------------------------------------------------
 
 
+def load_data(args):
+    return load_mnist(args.dataset, args.data_dir)
+
+
 def transfer_mask(labels, omitted):
     """True for the training examples the student may see (every omitted digit removed)."""
     return ~np.isin(labels, omitted)
-
-
-def derived_seeds(seed):
-    """Independent seeds: teacher init, teacher data/jitter/dropout, student init, student data, probe."""
-    return np.random.default_rng(seed).integers(2 ** 31, size=5)
 
 
 def learning_rate(args, epoch, n_epochs):
@@ -151,11 +151,25 @@ def learning_rate(args, epoch, n_epochs):
 
 
 # ----------------------------------------------------------------------------
+# Losses: each returns (loss, dL/dlogits)
+# ----------------------------------------------------------------------------
+
+
+def student_loss(logits, soft_targets, labels, temperature, hard_weight):
+    """T^2 * KL to the teacher's softened outputs, plus hard_weight * CE on the labels (if > 0)."""
+    loss, grad = distillation_loss(logits, soft_targets, temperature)
+    if hard_weight:
+        hard, hard_grad = cross_entropy(logits, labels)
+        loss, grad = loss + hard_weight * hard, grad + hard_weight * hard_grad
+    return loss, grad
+
+
+# ----------------------------------------------------------------------------
 # Evaluation
 # ----------------------------------------------------------------------------
 
 
-def evaluate(logits, labels, omitted):
+def scores(logits, labels, omitted):
     """Accuracy and error counts overall, per class, on the omitted digits and on the rest."""
     correct = logits.argmax(axis=1) == labels
     on_omitted = np.isin(labels, omitted)
@@ -166,15 +180,26 @@ def evaluate(logits, labels, omitted):
             "others_acc": float(correct[~on_omitted].mean())}
 
 
+def evaluate(net, x, y, omitted):
+    return scores(net.predict_logits(x), y, omitted)
+
+
 # ----------------------------------------------------------------------------
 # The teacher (trained once per config and seed, then cached)
 # ----------------------------------------------------------------------------
 
 
+class Teacher(NamedTuple):
+    net: MLP
+    history: list
+    train_s: float   # how long it took to train (when it was trained)
+    cached: bool     # loaded from the cache in this run
+
+
 def teacher_config(args, seed):
     """Everything that determines the trained teacher; its hash names the cache file."""
     return {"format": CACHE_FORMAT, "dataset": args.dataset, "seed": int(seed),
-            "sizes": [784, args.teacher_hidden, args.teacher_hidden, N_CLASSES],
+            "sizes": [PIXELS, args.teacher_hidden, args.teacher_hidden, N_CLASSES],
             "n_epochs": args.n_epochs_teacher, "dropout": args.teacher_dropout, "jitter": args.jitter,
             "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule}
 
@@ -186,11 +211,11 @@ def cache_path(args, config):
 
 
 def load_cached_teacher(path, config):
-    """(MLP, history, seconds it took to train) from a cache file, or None if there is none.
+    """The cached Teacher, or None if there is none.
 
     The file must hold exactly this config (not merely the same hash) and a
-    parameter vector of the right length; anything else is a DataError, so a
-    damaged cache stops the run instead of silently giving a wrong teacher."""
+    finite parameter vector of the right length; anything else is a DataError,
+    so a damaged cache stops the run instead of silently giving a wrong teacher."""
     if not os.path.exists(path):
         return None
     try:
@@ -199,15 +224,17 @@ def load_cached_teacher(path, config):
             params, history, train_s = f["params"], json.loads(str(f["history"])), float(f["train_s"])
         if stored_config != config:
             raise ValueError("it was made for another teacher config")
-        return MLP(config["sizes"], init_params=params), history, train_s
+        if not np.isfinite(params).all():
+            raise ValueError("it holds non-finite parameters")
+        return Teacher(MLP(config["sizes"], init_params=params), history, train_s, cached=True)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"teacher cache {path} is unreadable ({err}); delete it or rerun with --no-cache") from None
 
 
-def save_cached_teacher(path, config, teacher, history, train_s):
+def save_cached_teacher(path, config, teacher):
     buffer = io.BytesIO()
-    np.savez(buffer, config=json.dumps(config, sort_keys=True), params=teacher.params,
-             history=json.dumps(history), train_s=train_s)
+    np.savez(buffer, config=json.dumps(config, sort_keys=True), params=teacher.net.params,
+             history=json.dumps(teacher.history), train_s=teacher.train_s)
     try:
         write_atomically(path, buffer.getvalue())
     except OSError as err:
@@ -227,7 +254,8 @@ def train_teacher(net, data, args, rng, log):
             net.backward(grad)
             opt.step(net.grads)
             loss_sum, n_batches = loss_sum + loss, n_batches + 1
-        test = evaluate(net.predict_logits(data.x_test), data.y_test, [])
+        runs.check_finite("teacher", epoch, loss_sum, net.params)
+        test = evaluate(net, data.x_test, data.y_test, [])
         history.append({"epoch": epoch, "lr": opt.lr, "train_ce": loss_sum / n_batches, "test_acc": test["acc"],
                         "test_errors": test["errors"]})
         log(f"teacher epoch {epoch}/{args.n_epochs_teacher}: train CE {loss_sum / n_batches:.4f}, "
@@ -239,53 +267,46 @@ def get_teacher(args, seed, data, log):
     """The trained teacher for this config and seed: from the cache, or trained (and cached)."""
     config = teacher_config(args, seed)
     path = cache_path(args, config)
-    cached = None if args.no_cache else load_cached_teacher(path, config)
-    if cached:
-        log(f"teacher loaded from {path} (trained in {cached[2]:.0f} s)")
-        return (*cached, True)
-    seed_init, seed_data = derived_seeds(seed)[:2]
+    teacher = None if args.no_cache else load_cached_teacher(path, config)
+    if teacher:
+        log(f"teacher loaded from {path} (trained in {teacher.train_s:.0f} s)")
+        return teacher
+    seeds = runs.derived_seeds(seed, "teacher_init", "teacher_data")
     start = time.perf_counter()
-    teacher = MLP(config["sizes"], seed=seed_init)
-    history = train_teacher(teacher, data, args, np.random.default_rng(seed_data), log)
-    train_s = time.perf_counter() - start
-    save_cached_teacher(path, config, teacher, history, train_s)
-    return teacher, history, train_s, False
+    net = MLP(config["sizes"], seed=seeds.teacher_init)
+    history = train_teacher(net, data, args, np.random.default_rng(seeds.teacher_data), log)
+    teacher = Teacher(net, history, time.perf_counter() - start, cached=False)
+    save_cached_teacher(path, config, teacher)
+    return teacher
 
 
 # ----------------------------------------------------------------------------
-# The student: soft targets at temperature T (plus optional hard labels)
+# The student: one training loop, given its loss
 # ----------------------------------------------------------------------------
 
 
-def train_student(net, x, soft_targets, labels, data, args, rng, log, name="student", samples=None):
-    """Distil ``soft_targets`` (computed once) with T^2 * KL, plus hard_weight * CE on
-    ``labels``; with ``soft_targets=None`` it is the hard-label baseline instead."""
-    hard_weight = 1.0 if soft_targets is None else args.hard_weight
-    arrays = (x,) + ((soft_targets,) if soft_targets is not None else ()) + ((labels,) if hard_weight else ())
+def train_student(net, arrays, loss_fn, data, omitted, args, rng, log, name="student", samples=None):
+    """Train on mini-batches of ``arrays`` (images first) with ``loss_fn(logits, *targets)``;
+    evaluate on the test set after each epoch (and predict ``samples`` for the GIF)."""
     opt = Adam(net.params, lr=args.lr)
     history = []
     for epoch in range(1, args.n_epochs_student + 1):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
         opt.lr = learning_rate(args, epoch, args.n_epochs_student)
         for xb, *targets in minibatches(arrays, args.batch_size, rng):
-            logits = net.forward(xb)
-            loss, grad = 0.0, 0.0
-            if soft_targets is not None:
-                loss, grad = distillation_loss(logits, targets[0], args.temperature)
-            if hard_weight:
-                hard, hard_grad = cross_entropy(logits, targets[-1])
-                loss, grad = loss + hard_weight * hard, grad + hard_weight * hard_grad
+            loss, grad = loss_fn(net.forward(xb), *targets)
             net.backward(grad)
             opt.step(net.grads)
             loss_sum, n_batches = loss_sum + loss, n_batches + 1
-        test = evaluate(net.predict_logits(data.x_test), data.y_test, args.omit)
+        runs.check_finite(name, epoch, loss_sum, net.params)
+        test = evaluate(net, data.x_test, data.y_test, omitted)
         record = {"epoch": epoch, "lr": opt.lr, "train_loss": loss_sum / n_batches, **test}
         if samples is not None:
             record["sample_predictions"] = net.predict_logits(samples).argmax(axis=1).tolist()
         history.append(record)
-        omitted = f", omitted {100 * test['omitted_acc']:.1f} %" if args.omit else ""
+        on_omitted = f", omitted {100 * test['omitted_acc']:.1f} %" if omitted else ""
         log(f"{name} epoch {epoch}/{args.n_epochs_student}: loss {loss_sum / n_batches:.4f}, "
-            f"test {100 * test['acc']:.2f} % ({test['errors']} errors){omitted} "
+            f"test {100 * test['acc']:.2f} % ({test['errors']} errors){on_omitted} "
             f"({time.perf_counter() - start:.1f} s)")
     return history
 
@@ -341,10 +362,10 @@ def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
     for offset in grid:
         shifted = test_logits.copy()
         shifted[:, omitted] += offset
-        scores = evaluate(shifted, test_labels, omitted)
+        scored = scores(shifted, test_labels, omitted)
         curve["offset"].append(float(offset))
         for key in ("acc", "errors", "omitted_acc"):
-            curve[key].append(scores[key])
+            curve[key].append(scored[key])
         curve["probe_mean_p"].append(mean_probs(probe_logits, omitted, np.full(len(omitted), offset)).tolist())
     best = int(np.argmax(curve["acc"]))  # the paper's choice: tuned on the test set (first maximum)
     curve["test_tuned_offset"] = curve["offset"][best]
@@ -365,7 +386,7 @@ def correct_bias(student, data, omitted, probe_rows):
     return {"offsets": offsets.tolist(), "target_freq": targets.tolist(),
             "probe_mean_p_before": mean_probs(probe_logits, omitted, 0).tolist(),
             "probe_mean_p_after": mean_probs(probe_logits, omitted, offsets).tolist(),
-            "metrics_after": evaluate(corrected, data.y_test, omitted),
+            "metrics_after": scores(corrected, data.y_test, omitted),
             "corrected_predictions": corrected.argmax(axis=1), "sweep": curve}
 
 
@@ -381,50 +402,53 @@ def sample_rows(labels, omitted, n=24):
     return np.array([i for d in digits for i in np.flatnonzero(labels == d)[:per_digit]][:n])
 
 
-def run(args, seed, data, teachers, log=print):
-    """One seed.  ``teachers`` maps a teacher config to a trained one, so a sweep trains each teacher once."""
-    _, _, seed_student, seed_student_data, seed_probe = derived_seeds(seed)
+def run(args, seed, data, log=print):
+    """One seed: the (cached) teacher; the student distilled on the transfer set; the bias
+    correction for the omitted digits; and, with --baseline, the student on hard labels alone."""
+    seeds = runs.derived_seeds(seed, "teacher_init", "teacher_data", "student_init", "student_data", "probe")
+    omitted = omitted_digits(args)
     timings, start = {}, time.perf_counter()
-    key = json.dumps(teacher_config(args, seed), sort_keys=True)
-    if key not in teachers:
-        teachers[key] = get_teacher(args, seed, data, log)
-    teacher, teacher_history, timings["teacher_train_s"], teacher_cached = teachers[key]
-    teacher_metrics = evaluate(teacher.predict_logits(data.x_test), data.y_test, args.omit)
+    teacher = get_teacher(args, seed, data, log)
+    timings["teacher_train_s"] = teacher.train_s
+    teacher_metrics = evaluate(teacher.net, data.x_test, data.y_test, omitted)
     timings["teacher_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    keep = transfer_mask(data.y_train, args.omit)
+    keep = transfer_mask(data.y_train, omitted)
     x_transfer, y_transfer = data.x_train[keep], data.y_train[keep]
-    soft_targets = softmax(teacher.predict_logits(x_transfer), args.temperature).astype(np.float32)
-    samples = sample_rows(data.y_test, args.omit)
-    sizes = [784, args.student_hidden, args.student_hidden, N_CLASSES]
-    student = MLP(sizes, seed=seed_student)
-    student_history = train_student(student, x_transfer, soft_targets, y_transfer, data, args,
-                                    np.random.default_rng(seed_student_data), log, samples=data.x_test[samples])
+    soft_targets = softmax(teacher.net.predict_logits(x_transfer), args.temperature).astype(np.float32)
+    arrays = (x_transfer, soft_targets) + ((y_transfer,) if args.hard_weight else ())
+    samples = sample_rows(data.y_test, omitted)
+    sizes = [PIXELS, args.student_hidden, args.student_hidden, N_CLASSES]
+    student = MLP(sizes, seed=seeds.student_init)
+    student_history = train_student(
+        student, arrays, lambda logits, soft, *labels: student_loss(logits, soft, labels and labels[0],
+                                                                    args.temperature, args.hard_weight),
+        data, omitted, args, np.random.default_rng(seeds.student_data), log, samples=data.x_test[samples])
     timings["student_s"] = time.perf_counter() - start
 
-    record = {"seed": seed, "transfer_size": int(keep.sum()), "teacher_cached": teacher_cached,
+    record = {"seed": seed, "transfer_size": int(keep.sum()), "teacher_cached": teacher.cached,
               "metrics": {"teacher": teacher_metrics, "student": student_history[-1]},
-              "history": {"teacher": teacher_history, "student": student_history},
+              "history": {"teacher": teacher.history, "student": student_history},
               "samples": {"rows": samples.tolist(), "labels": data.y_test[samples].tolist()}}
-    if args.omit:
+    if omitted:
         start = time.perf_counter()
         n_train = len(data.x_train)
         probe = (np.arange(n_train) if args.probe_size >= n_train else
-                 np.random.default_rng(seed_probe).choice(n_train, args.probe_size, replace=False))
-        bias = correct_bias(student, data, args.omit, probe)
+                 np.random.default_rng(seeds.probe).choice(n_train, args.probe_size, replace=False))
+        bias = correct_bias(student, data, omitted, probe)
         record["samples"]["corrected_predictions"] = bias.pop("corrected_predictions")[samples].tolist()
-        record["metrics"]["student_corrected"] = bias.pop("metrics_after")
+        record["metrics"]["student_corrected"] = after = bias.pop("metrics_after")
         record["bias"] = bias
         timings["bias_s"] = time.perf_counter() - start
-        after = record["metrics"]["student_corrected"]
         log(f"bias offsets {np.round(bias['offsets'], 2).tolist()} (test-tuned: {bias['sweep']['test_tuned_offset']}): "
             f"test {100 * after['acc']:.2f} % ({after['errors']} errors), omitted {100 * after['omitted_acc']:.1f} %")
     if args.baseline:
         start = time.perf_counter()
-        baseline = MLP(sizes, seed=seed_student)
-        record["history"]["baseline"] = train_student(baseline, x_transfer, None, y_transfer, data, args,
-                                                      np.random.default_rng(seed_student_data), log, "baseline")
+        baseline = MLP(sizes, seed=seeds.student_init)
+        record["history"]["baseline"] = train_student(baseline, (x_transfer, y_transfer), cross_entropy, data,
+                                                      omitted, args, np.random.default_rng(seeds.student_data),
+                                                      log, "baseline")
         record["metrics"]["baseline"] = record["history"]["baseline"][-1]
         timings["baseline_s"] = time.perf_counter() - start
     record["timings"] = timings
@@ -432,11 +456,11 @@ def run(args, seed, data, teachers, log=print):
 
 
 # ----------------------------------------------------------------------------
-# Runs, sweeps and saving
+# Summary over seeds, results file name
 # ----------------------------------------------------------------------------
 
 
-def summarize(runs):
+def summarize(records):
     """Each headline number over seeds (mean, std, min, max)."""
     numbers = {"teacher_errors": ("teacher", "errors"), "teacher_acc": ("teacher", "acc"),
                "student_errors": ("student", "errors"), "student_acc": ("student", "acc"),
@@ -444,18 +468,26 @@ def summarize(runs):
                "corrected_errors": ("student_corrected", "errors"), "corrected_acc": ("student_corrected", "acc"),
                "corrected_omitted_acc": ("student_corrected", "omitted_acc"),
                "baseline_errors": ("baseline", "errors"), "baseline_acc": ("baseline", "acc")}
-    summary = {name: describe([r["metrics"][who][key] for r in runs]) for name, (who, key) in numbers.items()
-               if who in runs[0]["metrics"] and runs[0]["metrics"][who][key] is not None}
-    if "bias" in runs[0]:
-        summary["offset"] = describe([np.mean(r["bias"]["offsets"]) for r in runs])
-        summary["test_tuned_offset"] = describe([r["bias"]["sweep"]["test_tuned_offset"] for r in runs])
+    summary = {name: runs.describe([r["metrics"][who][key] for r in records])
+               for name, (who, key) in numbers.items()
+               if who in records[0]["metrics"] and records[0]["metrics"][who][key] is not None}
+    if "bias" in records[0]:
+        summary["offset"] = runs.describe([np.mean(r["bias"]["offsets"]) for r in records])
+        summary["test_tuned_offset"] = runs.describe([r["bias"]["sweep"]["test_tuned_offset"] for r in records])
     return summary
 
 
-def default_out(args):
-    """viz/omitted_class/[preset_][omitN_|keepNN_](sweep_KEY|[baseline_]seeds|seedN).json"""
+def headline(s):
+    corrected = (f"; after bias correction {s['corrected_errors']['mean']:.0f} errors, omitted "
+                 f"{100 * s['corrected_omitted_acc']['mean']:.1f} %" if "corrected_errors" in s else "")
+    return f"teacher {s['teacher_errors']['mean']:.0f} errors; student {s['student_errors']['mean']:.0f} errors{corrected}"
+
+
+def out_name(args):
+    """[preset_][omitN_|keepNN_](sweep_KEY|[baseline_]seeds|seedN).json"""
+    omitted = omitted_digits(args)
     transfer = (f"keep{''.join(map(str, sorted(args.keep)))}" if args.keep is not None
-                else f"omit{''.join(map(str, args.omit)) or 'none'}")
+                else f"omit{''.join(map(str, omitted)) or 'none'}")
     parts = [args.preset] if args.preset != "default" else []
     if transfer != "omit3" and not (args.sweep and args.sweep[0] == "omit"):
         parts.append(transfer)
@@ -465,41 +497,21 @@ def default_out(args):
         parts.append("baseline")
     if not args.sweep:
         parts.append("seeds" if args.seeds else f"seed{args.seed}")
-    return os.path.join("viz", "omitted_class", "_".join(parts) + ".json")
+    return "_".join(parts) + ".json"
 
 
-def sample_pixels(data, rows):
-    return np.round(data.x_test[rows] * 255).astype(np.uint8).tolist()
+def sample_pixels(args, records, data):
+    """The GIF's test images (uint8), so it can be drawn from the JSON alone."""
+    return {"sample_pixels": np.round(data.x_test[records[0]["samples"]["rows"]] * 255).astype(np.uint8).tolist()}
+
+
+EXPERIMENT = runs.Experiment("omitted_class", PARSER, parse_args, load_data, run, summarize, headline, out_name,
+                             group_extras=sample_pixels)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True))
-    out = args.out or default_out(args)
-    started = time.perf_counter()
-    seeds = args.seeds or [args.seed]
-    data = load_mnist(args.dataset, args.data_dir)
-    teachers, groups = {}, []
-    for value, run_args in sweep_variants(args):
-        if args.sweep:
-            log(f"== {args.sweep[0]} = {value}")
-        runs = []
-        for seed in seeds:
-            log(f"-- seed {seed}, omitted digits {run_args.omit or 'none'}")
-            runs.append(run(run_args, seed, data, teachers, log))
-        groups.append({"config": run_config(run_args), "sweep_value": value, "runs": runs,
-                       "summary": summarize(runs),
-                       "sample_pixels": sample_pixels(data, runs[0]["samples"]["rows"])})
-        s = groups[-1]["summary"]
-        corrected = (f"; after bias correction {s['corrected_errors']['mean']:.0f} errors, omitted "
-                     f"{100 * s['corrected_omitted_acc']['mean']:.1f} %" if "corrected_errors" in s else "")
-        log(f"teacher {s['teacher_errors']['mean']:.0f} errors; student {s['student_errors']['mean']:.0f} errors"
-            f"{corrected} (mean of {len(seeds)} seed(s))")
-    return save_results("omitted_class", args, groups, started, out, log)
+    return runs.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        sys.exit(f"error: {err}")
+    runs.cli(main)

@@ -21,64 +21,66 @@ Subclass recovery is scored on the test set from the 10x10 contingency of
 optimal assignment; "any-mapping" gives each cluster its plurality digit.
 """
 
-import argparse
-import os
-import sys
 import time
 
 import numpy as np
 
+import runs
 from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, group_logsumexp,
                        grouped_cross_entropy, jitter, logsumexp, minibatches, softmax, standardize,
                        standardize_backward)
-from mnist_data import (DataError, ScriptParser, describe, load_mnist, out_of_range, run_config,
-                        save_results, sweep_variants)
+from mnist_data import PIXELS, load_mnist
 
 # ----------------------------------------------------------------------------
-# Configuration
+# Configuration: every flag's default is the default recipe
 # ----------------------------------------------------------------------------
 
 PRESETS = {
-    # The public numpy reproduction: entropy aux loss, 12 + 12 epochs.
-    "canonical": dict(aux_loss="entropy", aux_weight=1.0, sharpen=0.5, hidden=256, n_epochs_teacher=12,
-                      n_epochs_student=12, consistency_weight=0.0),
-    # This project's default, chosen by the sweeps in the README: twice the aux
-    # weight, plus the translation-consistency loss.
-    "default": dict(aux_loss="entropy", aux_weight=2.0, sharpen=0.5, hidden=256, n_epochs_teacher=12,
-                    n_epochs_student=12, consistency_weight=1.0),
+    # The public numpy reproduction: aux weight 1, no translation-consistency loss.
+    "canonical": {"aux_weight": 1.0, "consistency_weight": 0.0},
 }
 GROUPS = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])  # sub-logit indices of super-class A and B
-SWEEPABLE = {"sharpen": float, "aux_weight": float, "consistency_weight": float, "jitter": int, "aux_loss": str, "hidden": int, "temperature": float,
-             "n_epochs_teacher": int, "n_epochs_student": int, "lr": float, "split": str}
+
+PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, data order, shifts and k-means")
+PARSER.add_argument("--split", default="01234/56789",
+                    help="the two super-classes: two groups of five digits, e.g. 01389/24567")
+PARSER.add_argument("--n-epochs-teacher", type=int, default=12, above=0, at_most=10000, help="teacher epochs")
+PARSER.add_argument("--n-epochs-student", type=int, default=12, above=0, at_most=10000, help="student epochs")
+PARSER.add_argument("--aux-loss", choices=["entropy", "contrastive"], default="entropy",
+                    help="the anti-collapse loss")
+PARSER.add_argument("--aux-weight", type=float, default=2.0, at_least=0, help="weight of the auxiliary loss")
+PARSER.add_argument("--sharpen", type=float, default=0.5, at_least=0,
+                    help="entropy aux: weight of the per-example entropy term")
+PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192,
+                    help="hidden width (one hidden layer, teacher and student)")
+PARSER.add_argument("--consistency-weight", type=float, default=1.0, at_least=0,
+                    help="weight of a loss that makes the teacher's sub-logit softmax the same on a "
+                         "randomly shifted copy of each image (0: off)")
+PARSER.add_argument("--jitter", type=int, default=2, at_least=0, at_most=8, help="max shift in pixels of those copies")
+PARSER.add_argument("--temperature", type=float, default=4.0, above=0, help="distillation temperature T (T^2 factor)")
+PARSER.add_argument("--student-hard-weight", type=float, default=0.0, at_least=0,
+                    help="weight of the student's super-class cross-entropy (0: no labels at all)")
+PARSER.add_argument("--batch-size", type=int, default=128, above=0, at_most=60000, help="mini-batch size")
+PARSER.add_argument("--lr", type=float, default=1e-3, above=0, help="Adam learning rate")
+PARSER.add_argument("--weight-decay", type=float, default=1e-4, at_least=0, help="Adam L2 weight decay")
+
+
+def check(args):
+    """What the flags' bounds cannot say about a configuration."""
+    try:
+        parse_split(args.split)
+    except ValueError as err:
+        return [str(err)]
+    return []
 
 
 def parse_args(argv=None):
-    parser = ScriptParser(description=__doc__.split("\n\n")[0],
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="default",
-                        help="a recipe; any flag given explicitly overrides it")
-    parser.add_argument("--seed", type=int, default=0, help="seed for init, data order and k-means")
-    parser.add_argument("--seeds", type=int, nargs="+", help="run these seeds and summarise (overrides --seed)")
-    parser.add_argument("--split", default="01234/56789",
-                        help="the two super-classes: two groups of five digits, e.g. 01389/24567")
-    parser.add_argument("--n-epochs-teacher", type=int, help="teacher epochs")
-    parser.add_argument("--n-epochs-student", type=int, help="student epochs")
-    parser.add_argument("--aux-loss", choices=["entropy", "contrastive"], help="the anti-collapse loss")
-    parser.add_argument("--aux-weight", type=float, help="weight of the auxiliary loss")
-    parser.add_argument("--sharpen", type=float, help="entropy aux: weight of the per-example entropy term")
-    parser.add_argument("--hidden", type=int, help="hidden width (one hidden layer, teacher and student)")
-    parser.add_argument("--consistency-weight", type=float,
-                        help="weight of a loss that makes the teacher's sub-logit softmax the same on a "
-                             "randomly shifted copy of each image (0: off)")
-    parser.add_argument("--jitter", type=int, default=2, help="max shift in pixels of those copies")
-    parser.add_argument("--temperature", type=float, default=4.0, help="distillation temperature T (T^2 factor)")
-    parser.add_argument("--student-hard-weight", type=float, default=0.0,
-                        help="weight of the student's super-class cross-entropy (0: no labels at all)")
-    parser.add_argument("--batch-size", type=int, default=128, help="mini-batch size")
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
-    parser.add_argument("--weight-decay", type=float, default=1e-4, help="Adam L2 weight decay")
-    parser.add_run_args("subclass", SWEEPABLE)
-    return parser.parse_experiment(argv, PRESETS, SWEEPABLE, invalid_settings)
+    return PARSER.parse(argv, check)
+
+
+# ----------------------------------------------------------------------------
+# Data: digit labels are for evaluation only; the teacher sees super-class labels
+# ----------------------------------------------------------------------------
 
 
 def parse_split(split):
@@ -91,38 +93,18 @@ def parse_split(split):
     return digits
 
 
-def invalid_settings(args):
-    """What is wrong with a configuration, as a list of one-line messages."""
-    problems = out_of_range(args, positive=("n_epochs_teacher", "n_epochs_student", "hidden", "batch_size",
-                                            "temperature", "lr"),
-                            non_negative=("aux_weight", "sharpen", "weight_decay", "student_hard_weight",
-                                          "consistency_weight", "jitter"))
-    if args.aux_loss not in ("entropy", "contrastive"):
-        problems.append(f"--aux-loss must be entropy or contrastive, not {args.aux_loss!r}")
-    try:
-        parse_split(args.split)
-    except ValueError as err:
-        problems.append(str(err))
-    return problems
-
-
-# ----------------------------------------------------------------------------
-# Data
-# ----------------------------------------------------------------------------
+def super_labels(digits, split):
+    """0 for super-class A, 1 for B."""
+    return np.isin(digits, split[1]).astype(np.int64)
 
 
 def load_data(args):
-    """Images in [0, 1], digit labels (for evaluation only) and super-class labels (0 = A, 1 = B)."""
-    data = load_mnist(args.dataset, args.data_dir)
-    group_b = parse_split(args.split)[1]
-    return {"x_train": data.x_train, "digit_train": data.y_train,
-            "super_train": np.isin(data.y_train, group_b).astype(np.int64),
-            "x_test": data.x_test, "digit_test": data.y_test,
-            "super_test": np.isin(data.y_test, group_b).astype(np.int64)}
+    """Images in [0, 1] and their digit labels."""
+    return load_mnist(args.dataset, args.data_dir)
 
 
 # ----------------------------------------------------------------------------
-# Auxiliary losses: each returns (loss, dL/dlogits)
+# Losses: each returns (loss, dL/dlogits)
 # ----------------------------------------------------------------------------
 
 
@@ -171,14 +153,24 @@ def contrastive_aux_loss(logits, temperature=1.0):
     return float(loss), standardize_backward(dZ * scale, z_std, std)
 
 
-def teacher_loss(logits, super_labels, args):
-    """Super-class cross-entropy through the grouped logits, plus the weighted aux loss."""
+def teacher_loss(logits, super_labels, aux_loss, aux_weight, sharpen):
+    """Super-class cross-entropy through the grouped logits, plus the weighted aux loss:
+    returns (cross-entropy, aux loss, dL/dlogits of the weighted sum)."""
     ce, grad = grouped_cross_entropy(logits, super_labels, GROUPS)
-    if args.aux_loss == "entropy":
-        aux, aux_grad = entropy_aux_loss(logits, super_labels, args.sharpen)
+    if aux_loss == "entropy":
+        aux, aux_grad = entropy_aux_loss(logits, super_labels, sharpen)
     else:
         aux, aux_grad = contrastive_aux_loss(logits)
-    return ce, aux, grad + args.aux_weight * aux_grad
+    return ce, aux, grad + aux_weight * aux_grad
+
+
+def student_loss(logits, soft_targets, super_labels, temperature, hard_weight):
+    """T^2 * KL to the teacher's softened sub-logits, plus (if hard_weight > 0) the super-class CE."""
+    loss, grad = distillation_loss(logits, soft_targets, temperature)
+    if hard_weight:
+        hard, hard_grad = grouped_cross_entropy(logits, super_labels, GROUPS)
+        loss, grad = loss + hard_weight * hard, grad + hard_weight * hard_grad
+    return loss, grad
 
 
 # ----------------------------------------------------------------------------
@@ -234,14 +226,12 @@ def score_clusters(digits, clusters):
     return {"one_to_one": one_to_one, "any_mapping": any_mapping, "contingency": table.tolist()}
 
 
-def super_accuracy(logits, super_labels):
-    grouped, _ = group_logsumexp(logits, GROUPS)
-    return float(np.mean(grouped.argmax(axis=1) == super_labels))
-
-
-def evaluate(net, x, digits, super_labels):
+def evaluate(net, x, digits, split):
+    """Super-class accuracy of the grouped logits, and how well the argmax sub-logit clusters the digits."""
     logits = net.predict_logits(x)
-    return {"super_acc": super_accuracy(logits, super_labels), **score_clusters(digits, logits.argmax(axis=1))}
+    grouped, _ = group_logsumexp(logits, GROUPS)
+    super_acc = float(np.mean(grouped.argmax(axis=1) == super_labels(digits, split)))
+    return {"super_acc": super_acc, **score_clusters(digits, logits.argmax(axis=1))}
 
 
 def kmeans(x, k, rng, iterations=30):
@@ -262,20 +252,20 @@ def nearest(x, centres):
     return d2.argmin(axis=1)
 
 
-def kmeans_baseline(data, rng):
-    """k-means with 5 clusters inside each super-class on raw pixels: exactly the teacher's information."""
-    clusters = np.empty(len(data["x_test"]), np.int64)
+def baselines(data, split, rng):
+    """What clustering without a teacher achieves on the test set: chance; one cluster per
+    super-class; and k-means with 5 clusters inside each super-class on raw pixels (fitted on
+    the training images), which uses exactly the teacher's information."""
+    super_train, super_test = super_labels(data.y_train, split), super_labels(data.y_test, split)
+    clusters = np.empty(len(data.x_test), np.int64)
     for g in range(2):
-        centres = kmeans(data["x_train"][data["super_train"] == g], 5, rng)
-        test_rows = data["super_test"] == g
-        clusters[test_rows] = GROUPS[g][nearest(data["x_test"][test_rows], centres)]
-    return score_clusters(data["digit_test"], clusters)
-
-
-def super_only_baseline(data):
-    """Knowing only the super-class: every example of a super-class in one cluster."""
-    scores = score_clusters(data["digit_test"], GROUPS[data["super_test"], 0])
-    return {"one_to_one": scores["one_to_one"], "any_mapping": scores["any_mapping"]}
+        centres = kmeans(data.x_train[super_train == g], 5, rng)
+        test_rows = super_test == g
+        clusters[test_rows] = GROUPS[g][nearest(data.x_test[test_rows], centres)]
+    super_only = score_clusters(data.y_test, GROUPS[super_test, 0])
+    return {"chance": {"one_to_one": 0.1, "any_mapping": 0.1},
+            "super_only": {"one_to_one": super_only["one_to_one"], "any_mapping": super_only["any_mapping"]},
+            "kmeans": score_clusters(data.y_test, clusters)}
 
 
 # ----------------------------------------------------------------------------
@@ -283,31 +273,28 @@ def super_only_baseline(data):
 # ----------------------------------------------------------------------------
 
 
-def consistent_teacher_step(net, xb, sb, args, rng):
-    """Forward the batch and a randomly shifted copy together; the copy's sub-logit
-    softmax is pulled towards the original's (held fixed), so that sub-classes
-    are invariant to small translations, as in IMSAT's self-augmentation."""
-    n = len(xb)
-    logits = net.forward(np.concatenate([xb, jitter(xb, args.jitter, rng)]))
-    ce, aux, grad_clean = teacher_loss(logits[:n], sb, args)
-    _, grad_shifted = distillation_loss(logits[n:], softmax(logits[:n]), 1.0)
-    return ce, aux, np.concatenate([grad_clean, args.consistency_weight * grad_shifted])
-
-
-def train_teacher(net, data, args, rng, log):
+def train_teacher(net, data, split, args, rng, log):
+    """Super-class labels only.  With --consistency-weight, each batch is forwarded together with
+    a randomly shifted copy, whose sub-logit softmax is pulled towards the original's (held
+    fixed): sub-classes must not depend on where a digit sits (IMSAT's self-augmentation)."""
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
         start, ce_sum, aux_sum, n_batches = time.perf_counter(), 0.0, 0.0, 0
-        for xb, sb in minibatches((data["x_train"], data["super_train"]), args.batch_size, rng):
+        for xb, sb in minibatches((data.x_train, super_labels(data.y_train, split)), args.batch_size, rng):
             if args.consistency_weight:
-                ce, aux, grad = consistent_teacher_step(net, xb, sb, args, rng)
+                n = len(xb)
+                logits = net.forward(np.concatenate([xb, jitter(xb, args.jitter, rng)]))
+                ce, aux, grad = teacher_loss(logits[:n], sb, args.aux_loss, args.aux_weight, args.sharpen)
+                _, grad_shifted = distillation_loss(logits[n:], softmax(logits[:n]), 1.0)
+                grad = np.concatenate([grad, args.consistency_weight * grad_shifted])
             else:
-                ce, aux, grad = teacher_loss(net.forward(xb), sb, args)
+                ce, aux, grad = teacher_loss(net.forward(xb), sb, args.aux_loss, args.aux_weight, args.sharpen)
             net.backward(grad)
             opt.step(net.grads)
             ce_sum, aux_sum, n_batches = ce_sum + ce, aux_sum + aux, n_batches + 1
-        metrics = evaluate(net, data["x_test"], data["digit_test"], data["super_test"])
+        runs.check_finite("teacher", epoch, ce_sum + aux_sum, net.params)
+        metrics = evaluate(net, data.x_test, data.y_test, split)
         history.append({"epoch": epoch, "super_ce": ce_sum / n_batches, "aux_loss": aux_sum / n_batches,
                         **metrics})
         log(f"teacher epoch {epoch}/{args.n_epochs_teacher}: super CE {ce_sum / n_batches:.4f}, "
@@ -316,24 +303,21 @@ def train_teacher(net, data, args, rng, log):
     return history
 
 
-def train_student(net, teacher, data, args, rng, log):
+def train_student(net, teacher, data, split, args, rng, log):
     """Distil softmax(teacher sub-logits / T) on the training images; labels only if hard weight > 0."""
-    targets = softmax(teacher.predict_logits(data["x_train"]), args.temperature).astype(np.float32)
-    arrays = (data["x_train"], targets) + ((data["super_train"],) if args.student_hard_weight else ())
+    targets = softmax(teacher.predict_logits(data.x_train), args.temperature).astype(np.float32)
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_student + 1):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
-        for xb, tb, *sb in minibatches(arrays, args.batch_size, rng):
-            logits = net.forward(xb)
-            loss, grad = distillation_loss(logits, tb, args.temperature)
-            if args.student_hard_weight:
-                hard, hard_grad = grouped_cross_entropy(logits, sb[0], GROUPS)
-                loss, grad = loss + args.student_hard_weight * hard, grad + args.student_hard_weight * hard_grad
+        for xb, tb, sb in minibatches((data.x_train, targets, super_labels(data.y_train, split)),
+                                      args.batch_size, rng):
+            loss, grad = student_loss(net.forward(xb), tb, sb, args.temperature, args.student_hard_weight)
             net.backward(grad)
             opt.step(net.grads)
             loss_sum, n_batches = loss_sum + loss, n_batches + 1
-        metrics = evaluate(net, data["x_test"], data["digit_test"], data["super_test"])
+        runs.check_finite("student", epoch, loss_sum, net.params)
+        metrics = evaluate(net, data.x_test, data.y_test, split)
         history.append({"epoch": epoch, "distill_loss": loss_sum / n_batches, **metrics})
         log(f"student epoch {epoch}/{args.n_epochs_student}: distillation loss {loss_sum / n_batches:.4f}, "
             f"super acc {100 * metrics['super_acc']:.2f} %, 1-to-1 recovery {100 * metrics['one_to_one']:.1f} % "
@@ -341,51 +325,37 @@ def train_student(net, teacher, data, args, rng, log):
     return history
 
 
-def derived_seeds(seed):
-    """Independent seeds for the teacher's init, the student's init, data order and k-means."""
-    return np.random.default_rng(seed).integers(2 ** 31, size=4)
-
-
-def baselines(data, seed):
-    """What clustering without a teacher achieves; depends only on the data and the seed."""
-    return {"chance": {"one_to_one": 0.1, "any_mapping": 0.1},
-            "super_only": super_only_baseline(data),
-            "kmeans": kmeans_baseline(data, np.random.default_rng(derived_seeds(seed)[3]))}
+# ----------------------------------------------------------------------------
+# One run, and the summary over seeds
+# ----------------------------------------------------------------------------
 
 
 def run(args, seed, data, log=print):
-    """One seed: teacher on super-class labels, then the student on its sub-logits."""
-    seed_teacher, seed_student, seed_data, _ = derived_seeds(seed)
-    sizes = [784, args.hidden, 10]
+    """One seed: teacher on super-class labels, then the student on its sub-logits, then the baselines."""
+    seeds = runs.derived_seeds(seed, "teacher", "student", "data", "kmeans")
+    split = parse_split(args.split)
+    sizes = [PIXELS, args.hidden, GROUPS.size]
     timings = {}
 
-    t0 = time.perf_counter()
-    teacher = MLP(sizes, seed=seed_teacher)
-    teacher_history = train_teacher(teacher, data, args, np.random.default_rng(seed_data), log)
-    timings["teacher_s"] = time.perf_counter() - t0
+    start = time.perf_counter()
+    teacher = MLP(sizes, seed=seeds.teacher)
+    teacher_history = train_teacher(teacher, data, split, args, np.random.default_rng(seeds.data), log)
+    timings["teacher_s"] = time.perf_counter() - start
 
-    t0 = time.perf_counter()
-    student = MLP(sizes, seed=seed_student)
-    student_history = train_student(student, teacher, data, args, np.random.default_rng(seed_data + 1), log)
-    timings["student_s"] = time.perf_counter() - t0
+    start = time.perf_counter()
+    student = MLP(sizes, seed=seeds.student)
+    student_history = train_student(student, teacher, data, split, args, np.random.default_rng(seeds.data + 1), log)
+    timings["student_s"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    baseline_scores = baselines(data, split, np.random.default_rng(seeds.kmeans))
+    timings["baselines_s"] = time.perf_counter() - start
     return {"seed": seed, "timings": timings,
             "metrics": {"teacher": teacher_history[-1], "student": student_history[-1]},
-            "history": {"teacher": teacher_history, "student": student_history}}
+            "history": {"teacher": teacher_history, "student": student_history}, "baselines": baseline_scores}
 
 
-# ----------------------------------------------------------------------------
-# Runs, sweeps and saving
-# ----------------------------------------------------------------------------
-
-
-def sample_images(data, per_digit=2):
-    """A few test images per digit (uint8), so the figures can show the problem from the JSON alone."""
-    rows = [i for d in range(10) for i in np.flatnonzero(data["digit_test"] == d)[:per_digit]]
-    return {"digits": data["digit_test"][rows].tolist(), "super": data["super_test"][rows].tolist(),
-            "pixels": np.round(data["x_test"][rows] * 255).astype(np.uint8).tolist()}
-
-
-def summarize(runs):
+def summarize(records):
     """Each headline number over seeds (mean, std, min, max)."""
     numbers = {"teacher_super_acc": ("metrics", "teacher", "super_acc"),
                "teacher_one_to_one": ("metrics", "teacher", "one_to_one"),
@@ -393,56 +363,40 @@ def summarize(runs):
                "student_one_to_one": ("metrics", "student", "one_to_one"),
                "student_any_mapping": ("metrics", "student", "any_mapping"),
                "kmeans_one_to_one": ("baselines", "kmeans", "one_to_one")}
-    return {name: describe([r[a][b][c] for r in runs]) for name, (a, b, c) in numbers.items()}
+    return {name: runs.describe([r[a][b][c] for r in records]) for name, (a, b, c) in numbers.items()}
 
 
-def default_out(args):
+def headline(s):
+    return (f"student 1-to-1 recovery {100 * s['student_one_to_one']['mean']:.1f} ± "
+            f"{100 * s['student_one_to_one']['std']:.1f} % (teacher {100 * s['teacher_one_to_one']['mean']:.1f} %, "
+            f"k-means {100 * s['kmeans_one_to_one']['mean']:.1f} %), teacher super acc "
+            f"{100 * s['teacher_super_acc']['mean']:.2f} %")
+
+
+def out_name(args):
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.preset != "default":
         name = f"{args.preset}_{name}"
-    if args.split != "01234/56789":
+    if args.split != PARSER.get_default("split"):
         name = f"split{args.split.replace('/', '-')}_{name}"
-    return os.path.join("viz", "subclass", name + ".json")
+    return name + ".json"
+
+
+def sample_images(args, data, per_digit=2):
+    """A few test images per digit (uint8), so the figures can show the problem from the JSON alone."""
+    rows = [i for d in range(10) for i in np.flatnonzero(data.y_test == d)[:per_digit]]
+    return {"samples": {"digits": data.y_test[rows].tolist(),
+                        "super": super_labels(data.y_test[rows], parse_split(args.split)).tolist(),
+                        "pixels": np.round(data.x_test[rows] * 255).astype(np.uint8).tolist()}}
+
+
+EXPERIMENT = runs.Experiment("subclass", PARSER, parse_args, load_data, run, summarize, headline, out_name,
+                             result_extras=sample_images)
 
 
 def main(argv=None):
-    args = parse_args(argv)
-    log = (lambda *a: None) if args.quiet else (lambda msg: print(msg, flush=True))
-    out = args.out or default_out(args)
-    started = time.perf_counter()
-    seeds = args.seeds or [args.seed]
-    data_by_split, baselines_by_split_seed = {}, {}
-    groups = []
-    for value, run_args in sweep_variants(args):
-        if args.sweep:
-            log(f"== {args.sweep[0]} = {value}")
-        if run_args.split not in data_by_split:
-            data_by_split[run_args.split] = load_data(run_args)
-        data = data_by_split[run_args.split]
-        runs = []
-        for seed in seeds:
-            log(f"-- seed {seed}")
-            record = run(run_args, seed, data, log)
-            key = (run_args.split, seed)  # the baselines do not change with the swept setting
-            if key not in baselines_by_split_seed:
-                t0 = time.perf_counter()
-                baselines_by_split_seed[key] = baselines(data, seed)
-                record["timings"]["baselines_s"] = time.perf_counter() - t0
-            record["baselines"] = baselines_by_split_seed[key]
-            runs.append(record)
-        groups.append({"config": run_config(run_args), "sweep_value": value, "runs": runs,
-                       "summary": summarize(runs)})
-        s = groups[-1]["summary"]
-        log(f"student 1-to-1 recovery {100 * s['student_one_to_one']['mean']:.1f} ± "
-            f"{100 * s['student_one_to_one']['std']:.1f} % (teacher {100 * s['teacher_one_to_one']['mean']:.1f} %, "
-            f"k-means {100 * s['kmeans_one_to_one']['mean']:.1f} %), teacher super acc "
-            f"{100 * s['teacher_super_acc']['mean']:.2f} % over {len(seeds)} seed(s)")
-    return save_results("subclass", args, groups, started, out, log,
-                        samples=sample_images(data_by_split[groups[0]["config"]["split"]]))
+    return runs.main(EXPERIMENT, argv)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except DataError as err:
-        sys.exit(f"error: {err}")
+    runs.cli(main)

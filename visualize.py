@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from mnist_data import ScriptParser
+from runs import Parser
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(ROOT, "README.md")
@@ -482,7 +482,7 @@ FIGURES = {"ghost_logit": ghost_figures, "omitted_class": omitted_figures, "subc
 
 
 def main(argv=None):
-    parser = ScriptParser(description="Draw figures and README tables from the results JSON.")
+    parser = Parser(description="Draw figures and README tables from the results JSON.")
     parser.add_argument("experiment", nargs="?", choices=sorted(FIGURES), help="draw this experiment's figures")
     parser.add_argument("--results", metavar="DIR", help="folder of its results JSON (default: viz/<experiment>)")
     parser.add_argument("--readme", action="store_true", help="regenerate README.md's tables from the JSON")

@@ -14,6 +14,25 @@ sys.path.insert(0, ROOT)
 SHARED_DATA = os.path.join(os.path.dirname(ROOT), "shared", "data")
 
 
+def numerical_grad(f, x, h=1e-6):
+    """Central differences of a scalar function f at x (x is perturbed in place)."""
+    grad = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        up = f()
+        x[i] = old - h
+        down = f()
+        x[i] = old
+        grad[i] = (up - down) / (2 * h)
+    return grad
+
+
+def assert_close(analytic, numeric, tol=1e-6):
+    scale = max(1.0, np.abs(numeric).max())
+    assert np.abs(analytic - numeric).max() <= tol * scale, (analytic, numeric)
+
+
 def real_data_dir(dataset):
     """Folder of a real dataset, or skip the test with the reason."""
     path = os.path.join(SHARED_DATA, dataset)

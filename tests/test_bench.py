@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 import bench_mlp
 
@@ -24,7 +25,11 @@ def test_tiny_benchmark_runs_and_writes_a_table(monkeypatch, tmp_path):
     results = json.loads(out.read_text())
     assert [r["workload"] for r in results["workloads"]] == ["T1", "T2"]
     for row in results["workloads"]:
-        assert row["numpy_s"] > 0 and row["naive_s"] > 0 and 0 < row["fraction_of_peak"]
+        spec = bench_mlp.WORKLOADS[row["workload"]]
+        # The Adam time is part of the epoch, and the peak fraction is the epoch's GEMM work over it.
+        assert 0 < row["numpy_adam_s"] < row["numpy_s"] and row["naive_s"] > 0
+        assert row["fraction_of_peak"] == pytest.approx(
+            bench_mlp.matmul_flops_per_epoch(spec) / row["numpy_s"] / 100e9)
     assert "| T2 | 784-16-16-10 | 32 |" in bench_mlp.markdown_table(results)
 
 

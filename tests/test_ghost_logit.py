@@ -8,17 +8,9 @@ import pytest
 import ghost_logit_distill as gl
 import make_gifs
 import visualize
-from conftest import bad_input_message, fake_mnist, real_data_dir
-from test_gradients import assert_close, numerical_grad
+from conftest import assert_close, bad_input_message, fake_mnist, numerical_grad, real_data_dir
 
 RNG = np.random.default_rng(7)
-
-
-def args_for(**overrides):
-    args = gl.parse_args([])
-    for key, value in overrides.items():
-        setattr(args, key, value)
-    return args
 
 
 @pytest.mark.parametrize("loss, normalize, temperature", [("kl", False, 1.0), ("kl", False, 3.0),
@@ -26,9 +18,9 @@ def args_for(**overrides):
 def test_matching_loss_gradient_is_zero_off_the_matched_columns(loss, normalize, temperature):
     student, teacher = RNG.standard_normal((5, 13)), RNG.standard_normal((5, 13)) * 2
     ghost = np.arange(10, 13)
-    args = args_for(loss=loss, normalize_logits=normalize, temperature=temperature)
-    _, grad = gl.matching_loss(student, teacher, ghost, args)
-    numeric = numerical_grad(lambda: gl.matching_loss(student, teacher, ghost, args)[0], student)
+    _, grad = gl.matching_loss(student, teacher, ghost, loss, temperature, normalize)
+    numeric = numerical_grad(lambda: gl.matching_loss(student, teacher, ghost, loss, temperature, normalize)[0],
+                             student)
     assert_close(grad, numeric)
     assert not grad[:, :10].any() and np.abs(grad[:, 10:]).max() > 0
 
@@ -70,7 +62,7 @@ def test_cka_is_one_for_rotations_and_low_for_unrelated():
     (["--loss", "hinge"], "invalid choice: 'hinge'"),
     (["--task", "letters"], "invalid choice: 'letters'"),
     (["--noise", "pink"], "invalid choice: 'pink'"),
-    (["--epochs-student", "0"], "--epochs-student must be positive"),
+    (["--n-epochs-student", "0"], "--n-epochs-student must be positive"),
     (["--temperature", "0"], "--temperature must be positive"),
     (["--sweep", "depth=1,2"], "--sweep needs KEY=V1,V2,..."),
     (["--sweep", "loss=kl,hinge"], "--sweep loss=hinge: --loss must be kl or mse"),
@@ -84,7 +76,7 @@ def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path
 def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_path):
     monkeypatch.setattr(gl, "load_mnist", fake_mnist)
     folder = tmp_path / "ghost_logit"
-    common = ["--epochs-teacher", "2", "--epochs-student", "2", "--n-noise", "512", "--hidden", "32",
+    common = ["--n-epochs-teacher", "2", "--n-epochs-student", "2", "--n-noise", "512", "--hidden", "32",
               "--batch-size", "32", "--lr", "3e-3", "--quiet"]
     result = gl.main(common + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
     gl.main(common + ["--sweep", "n_ghost=1,4", "--out", str(folder / "sweep_n_ghost.json")])
@@ -109,7 +101,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
 
 def test_real_mnist_same_init_student_beats_cross_init(monkeypatch, tmp_path):
     monkeypatch.setenv("HINTON_DATA_DIR", real_data_dir("mnist"))
-    result = gl.main(["--epochs-teacher", "2", "--epochs-student", "2", "--n-noise", "30000", "--quiet",
+    result = gl.main(["--n-epochs-teacher", "2", "--n-epochs-student", "2", "--n-noise", "30000", "--quiet",
                       "--out", str(tmp_path / "r.json")])
     metrics = result["groups"][0]["runs"][0]["metrics"]
     assert metrics["teacher"]["test_acc"] > 0.9

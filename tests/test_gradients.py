@@ -4,27 +4,9 @@ import numpy as np
 import pytest
 
 import mlp_numpy as mn
+from conftest import assert_close, numerical_grad
 
 RNG = np.random.default_rng(1234)
-
-
-def numerical_grad(f, x, h=1e-6):
-    """Central differences of a scalar function f at x (x is perturbed in place)."""
-    grad = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        old = x[i]
-        x[i] = old + h
-        up = f()
-        x[i] = old - h
-        down = f()
-        x[i] = old
-        grad[i] = (up - down) / (2 * h)
-    return grad
-
-
-def assert_close(analytic, numeric, tol=1e-6):
-    scale = max(1.0, np.abs(numeric).max())
-    assert np.abs(analytic - numeric).max() <= tol * scale, (analytic, numeric)
 
 
 def test_cross_entropy_gradient():

@@ -170,9 +170,3 @@ def test_jitter_shifts_within_range_and_keeps_mass():
     assert len(shifts) == 25  # every shift in [-2, 2]^2 occurs
     assert np.array_equal(out, mn.jitter(flat, 2, np.random.default_rng(1)))
     assert np.array_equal(mn.jitter(flat, 0, rng), flat)
-
-
-def test_environment_record():
-    env = mn.environment()
-    for key in ("python", "numpy", "blas", "cpu", "n_cpus"):
-        assert env[key]

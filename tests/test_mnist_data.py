@@ -2,7 +2,6 @@
 
 import gzip
 import hashlib
-import json
 import http.server
 import os
 import struct
@@ -208,13 +207,3 @@ def test_check_cli_reports_missing_files_in_one_line_without_traceback(tmp_path)
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "mnist files missing" in errors[0] and "download: switched off" in errors[0]
-
-
-def test_save_json_is_all_or_nothing(tmp_path):
-    path = tmp_path / "out" / "results.json"
-    mnist_data.save_json({"accuracy": 0.9}, str(path))
-    assert json.loads(path.read_text()) == {"accuracy": 0.9}
-    with pytest.raises(TypeError):
-        mnist_data.save_json({"accuracy": object()}, str(path))  # not serialisable
-    assert json.loads(path.read_text()) == {"accuracy": 0.9}   # the old file is untouched
-    assert os.listdir(path.parent) == ["results.json"]          # and no temporary is left behind

@@ -10,8 +10,7 @@ import make_gifs
 import mlp_numpy as mn
 import subclass_distill as sd
 import visualize
-from conftest import bad_input_message, fake_mnist, real_data_dir
-from test_gradients import assert_close, numerical_grad
+from conftest import assert_close, bad_input_message, fake_mnist, numerical_grad, real_data_dir
 
 RNG = np.random.default_rng(5)
 
@@ -55,11 +54,10 @@ def test_contrastive_aux_loss_prefers_spread_examples():
 def test_teacher_loss_gradient_combines_super_ce_and_aux():
     logits, labels = RNG.standard_normal((6, 10)), np.array([0, 1, 0, 1, 1, 0])
     for aux in ("entropy", "contrastive"):
-        args = sd.parse_args(["--aux-loss", aux, "--aux-weight", "0.7"])
-        _, _, grad = sd.teacher_loss(logits, labels, args)
+        _, _, grad = sd.teacher_loss(logits, labels, aux, 0.7, 0.5)
 
         def total():
-            ce, aux_value, _ = sd.teacher_loss(logits, labels, args)
+            ce, aux_value, _ = sd.teacher_loss(logits, labels, aux, 0.7, 0.5)
             return ce + 0.7 * aux_value
         assert_close(grad, numerical_grad(total, logits))
 
@@ -126,7 +124,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert np.array(run["history"]["teacher"][-1]["contingency"]).sum() == 200
     assert set(run["baselines"]) == {"chance", "super_only", "kmeans"}
     assert run["baselines"]["kmeans"]["one_to_one"] > 0.5  # separated prototypes are easy
-    assert saved["config"]["split"] == "01234/56789" and saved["environment"]["numpy"]
+    assert saved["config"]["split"] == "01234/56789" and saved["environment"]["numpy"] == np.__version__
     again = sd.main(common + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
     assert again["groups"][0]["runs"][0]["metrics"] == result["groups"][0]["runs"][0]["metrics"]
     # The baselines are computed once per (split, seed) and shared by the swept runs; they must

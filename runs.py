@@ -1,0 +1,370 @@
+"""Between the libraries and the experiments: flags, presets, sweeps, the one
+seeds x sweep driver, and the results file.
+
+    mnist_data.py   the loader            \\  neither imports the other
+    mlp_numpy.py    the model and losses  /
+    runs.py         this file: CLI, driver, results JSON, environment record
+    *_distill.py    one experiment each: config, data, model, losses, training,
+                    evaluation, run(args, seed, data, log), summarize
+    visualize.py, make_gifs.py   figures and README tables from the JSON alone
+
+An experiment hands ``main`` an ``Experiment`` (its parser and five functions);
+``main`` parses the flags, checks the output path *before* any training, runs
+every (sweep value, seed) pair, summarises each sweep value's runs and writes
+one results file.  Its JSON schema is the contract with the plotting scripts:
+
+    {"experiment": name,
+     "config": {setting: value},      # every flag that defines a run, incl. "seed" and "preset"
+     "seeds": [int, ...],             # the seeds run for every sweep value
+     "sweep": setting or null,        # the --sweep key
+     "groups": [{                     # one per sweep value (one group without --sweep)
+         "config": {...},             # that value's settings
+         "sweep_value": value or null,
+         "runs": [{"seed": int, "metrics": {...}, "history": {network: [per-epoch record]},
+                   "timings": {"<part>_s": seconds}, ...}],      # one per seed, in --seeds order
+         "summary": {number: {"mean", "std", "min", "max", "n"}},  # std with ddof = 0
+         ...}],                       # plus what the experiment adds (group_extras)
+     ...,                             # plus what the experiment adds (result_extras)
+     "wall_time_s": float,
+     "environment": {"python", "numpy", "blas", "blas_core", "blas_threads", "cpu", ...}}
+
+Strict JSON: a NaN or infinity anywhere is an error, never written.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import tempfile
+import time
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+
+from mnist_data import DATASETS, ENV_VAR, DataError, write_atomically
+
+RESULTS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viz")
+NOT_CONFIG = {"seeds", "sweep", "out", "quiet", "data_dir"}  # how a run is reported, not what it is
+
+
+class RunError(Exception):
+    """A problem that stops a run (bad output path, divergence), explained in one line."""
+
+
+# ----------------------------------------------------------------------------
+# Flags
+# ----------------------------------------------------------------------------
+
+
+class Parser(argparse.ArgumentParser):
+    """Every script's parser: a bad flag is one line (no usage block) and exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each flag's default, except where there is none (None, or a switch that is off)."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
+class ExperimentParser(Parser):
+    """An experiment's flags, with real defaults in --help.
+
+    ``add_argument`` also takes bounds (``above``, ``at_least``, ``below``,
+    ``at_most``), checked after parsing for the run and for every ``--sweep``
+    value, and ``config=False`` for a flag that changes how a run is reported
+    but not its results.  ``presets`` are small named overrides of the
+    defaults, e.g. ``{"canonical": {"aux_weight": 1.0}}``; a flag given
+    explicitly wins over the preset, and --help lists each preset's values.
+    """
+
+    def __init__(self, doc, presets=None, seed_help="seed of every random draw in a run"):
+        super().__init__(description=doc.split("\n\n")[0], allow_abbrev=False, formatter_class=HelpFormatter)
+        self.presets = {"default": {}, **(presets or {})}
+        self.not_config = set(NOT_CONFIG)
+        self.exclusive = []  # pairs of flags that cannot both be given
+        group = self.add_argument_group("runs, sweeps and output")
+        group.add_argument("--preset", choices=list(self.presets), default="default",
+                           help="a named recipe: changes the defaults marked with its name")
+        bounded(group.add_argument("--seed", type=int, default=0, help=seed_help), at_least=0)
+        bounded(group.add_argument("--seeds", type=int, nargs="+", metavar="SEED",
+                                   help="run these seeds and summarise them (instead of --seed)"), at_least=0)
+        group.add_argument("--sweep", metavar="KEY=V1,V2,...",
+                           help="rerun for each value of one setting (KEY is a flag's name with _ for -, "
+                                "e.g. lr=1e-3,3e-3; a value with several items: items separated by spaces)")
+        group.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="which dataset")
+        group.add_argument("--data-dir", metavar="DIR", help=f"folder with the four IDX files "
+                           f"(default: ${ENV_VAR}, then the per-user cache, then a download)")
+        group.add_argument("--out", metavar="JSON", help="results file (default: viz/<experiment>/<run name>.json)")
+        group.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
+
+    def add_argument(self, *flags, above=None, at_least=None, below=None, at_most=None, config=True, **kwargs):
+        if "metavar" not in kwargs and kwargs.get("type") in (int, float):
+            kwargs["metavar"] = "N" if kwargs["type"] is int else "X"
+        action = bounded(super().add_argument(*flags, **kwargs), above, at_least, below, at_most)
+        if not config:
+            self.not_config.add(action.dest)
+        return action
+
+    def format_help(self):
+        self._label_presets()
+        return super().format_help()
+
+    def parse(self, argv=None, check=lambda args: []):
+        """Parse, apply the preset, turn ``--sweep KEY=V1,V2`` into (KEY, [values]) and
+        check the run and every swept variant; any problem is one line and exit 2.
+        ``check(args) -> [messages]`` adds the experiment's own rules."""
+        args = self.parse_args(argv)
+        unset = object()
+        given = self.parse_args(argv, argparse.Namespace(**{a.dest: unset for a in self._actions}))
+        for key, value in self.presets[args.preset].items():
+            if getattr(given, key) is unset:
+                setattr(args, key, value)
+        problems = [f"give --{a.replace('_', '-')} or --{b.replace('_', '-')}, not both"
+                    for a, b in self.exclusive if getattr(given, a) is not unset and getattr(given, b) is not unset]
+        problems += self.problems(args, check)
+        if args.seeds and len(set(args.seeds)) < len(args.seeds):
+            problems.append(f"--seeds lists a seed twice ({' '.join(map(str, args.seeds))})")
+        if args.sweep:
+            try:
+                args.sweep = self._parse_sweep(args.sweep)
+            except ValueError as err:
+                problems.append(str(err))
+            else:
+                for value, variant in sweep_variants(args):
+                    problems += [f"--sweep {args.sweep[0]}={value}: {p}" for p in self.problems(variant, check)
+                                 if p not in problems]
+        if problems:
+            self.error("; ".join(problems))
+        return args
+
+    def problems(self, args, check):
+        """Every bound the settings break, then the experiment's own rules."""
+        found = []
+        for action in self._actions:
+            bounds = getattr(action, "bounds", None)
+            value = getattr(args, action.dest, None)
+            if bounds and value is not None:
+                for item in value if isinstance(value, list) else [value]:
+                    message = bound_problem(item, **bounds)
+                    if message:
+                        found.append(f"{action.option_strings[0]} {message}")
+                        break
+        return found + check(args)
+
+    def _parse_sweep(self, text):
+        """'KEY=V1,V2' -> (KEY, [values]), each value converted by KEY's own flag (type, choices)."""
+        key, _, values = text.partition("=")
+        actions = {a.dest: a for a in self._actions if a.option_strings and a.dest not in self.not_config
+                   and a.dest not in ("seed", "preset", "dataset")}
+        if key not in actions or not values:
+            raise ValueError(f"--sweep needs KEY=V1,V2,... with KEY one of {', '.join(sorted(actions))}")
+        action = actions[key]
+        converted = []
+        for value in values.split(","):
+            try:
+                converted.append(convert(action, value))
+            except argparse.ArgumentTypeError as err:  # read, but not one of the flag's choices
+                raise ValueError(f"--sweep {key}={value}: {err}") from None
+            except ValueError as err:  # not even read
+                raise ValueError(f"--sweep {key}: {err}") from None
+        return key, converted
+
+    def _label_presets(self):
+        """'(default: 2.0; canonical: 1.0)' on every flag that a preset changes."""
+        for action in self._actions:
+            changed = [f"; {name}: {values[action.dest]}" for name, values in self.presets.items()
+                       if action.dest in values]
+            if changed and "%(default)" not in action.help:
+                action.help += f" (default: %(default)s{''.join(changed)})"
+
+
+def bounded(action, above=None, at_least=None, below=None, at_most=None):
+    """Attach bounds to an argparse action (see ``bound_problem``)."""
+    bounds = {k: v for k, v in dict(above=above, at_least=at_least, below=below, at_most=at_most).items()
+              if v is not None}
+    if bounds:
+        action.bounds = bounds
+    return action
+
+
+def bound_problem(value, above=None, at_least=None, below=None, at_most=None):
+    """What is wrong with a number under these bounds (e.g. 'must be positive'), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"must be a finite number, not {value}"
+    if at_least is not None and below is not None and not at_least <= value < below:
+        return f"must be in [{at_least:g}, {below:g})"
+    if above is not None and not value > above:
+        return "must be positive" if above == 0 else f"must be > {above:g}"
+    if at_least is not None and not value >= at_least:
+        return f"must be >= {at_least:g}"
+    if below is not None and not value < below:
+        return f"must be < {below:g}"
+    if at_most is not None and not value <= at_most:
+        return f"must be <= {at_most:g}"
+    return None
+
+
+def convert(action, text):
+    """A swept value as its flag would read it: the flag's type, its nargs, its choices."""
+    if action.nargs == 0:  # a switch: --flag / --no-flag
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"{text!r} is not true or false")
+        return text.lower() == "true"
+    kind = action.type or str
+    value = [kind(item) for item in text.split()] if action.nargs in ("+", "*") else kind(text)
+    if action.choices is not None and value not in action.choices:
+        choices = [str(c) for c in action.choices]
+        listed = " or ".join(choices) if len(choices) == 2 else "one of " + ", ".join(choices)
+        raise argparse.ArgumentTypeError(f"{action.option_strings[0]} must be {listed}, not {value!r}")
+    return value
+
+
+def sweep_variants(args):
+    """[(swept value, the run's settings)] for each ``--sweep`` value, or [(None, args)]."""
+    if not args.sweep:
+        return [(None, args)]
+    key, values = args.sweep
+    return [(value, argparse.Namespace(**{**vars(args), key: value})) for value in values]
+
+
+def derived_seeds(seed, *uses):
+    """One independent seed per named use, all drawn from ``--seed`` (so the order of
+    ``uses`` fixes which seed is which): ``derived_seeds(0, "teacher", "data").teacher``."""
+    return argparse.Namespace(**dict(zip(uses, np.random.default_rng(seed).integers(2 ** 31, size=len(uses)))))
+
+
+# ----------------------------------------------------------------------------
+# The driver
+# ----------------------------------------------------------------------------
+
+
+class Experiment(NamedTuple):
+    """What an experiment script hands to ``main``."""
+    name: str                              # results go to viz/<name>/
+    parser: ExperimentParser               # its flags, defaults and presets
+    parse_args: Callable                   # argv -> args (parser.parse with the experiment's own checks)
+    load_data: Callable                    # args -> mnist_data.Dataset (called once per sweep value)
+    run: Callable                          # (args, seed, data, log) -> one run's record
+    summarize: Callable                    # [run records] -> {number: describe(values)}
+    headline: Callable                     # summary -> one log line
+    out_name: Callable                     # args -> default results file name
+    group_extras: Optional[Callable] = None   # (args, runs, data) -> more keys for each group
+    result_extras: Optional[Callable] = None  # (args, data) of the first group -> more keys for the file
+
+
+def main(experiment, argv=None):
+    """Parse, run every (sweep value, seed), summarise, write the results file; returns the results."""
+    args = experiment.parse_args(argv)
+    log = (lambda message: None) if args.quiet else (lambda message: print(message, flush=True))
+    out = check_out(args.out if args.out is not None else os.path.join(RESULTS_ROOT, experiment.name,
+                                                                       experiment.out_name(args)))
+    started = time.perf_counter()
+    seeds = args.seeds or [args.seed]
+    groups, extras = [], {}
+    for value, variant in sweep_variants(args):
+        if args.sweep:
+            log(f"== {args.sweep[0]} = {value}")
+        data = experiment.load_data(variant)
+        if experiment.result_extras and not groups:
+            extras = experiment.result_extras(variant, data)
+        records = []
+        for seed in seeds:
+            log(f"-- seed {seed}")
+            records.append(experiment.run(variant, seed, data, log))
+        group = {"config": run_config(variant, experiment.parser), "sweep_value": value, "runs": records,
+                 "summary": experiment.summarize(records)}
+        if experiment.group_extras:
+            group.update(experiment.group_extras(variant, records, data))
+        groups.append(group)
+        log(f"{experiment.headline(group['summary'])} over {len(seeds)} seed(s)")
+    result = {"experiment": experiment.name, "config": run_config(args, experiment.parser), "seeds": seeds,
+              "sweep": args.sweep[0] if args.sweep else None, "groups": groups, **extras,
+              "wall_time_s": time.perf_counter() - started, "environment": environment()}
+    save_json(result, out)
+    log(f"wrote {out} ({result['wall_time_s']:.1f} s)")
+    return result
+
+
+def run_config(args, parser):
+    """The settings that define a run (everything but where and how it is reported)."""
+    return {k: v for k, v in vars(args).items() if k not in parser.not_config}
+
+
+def describe(values):
+    """Mean, std (ddof=0), min, max and count of one number over seeds."""
+    values = np.asarray(values, dtype=float)
+    return {"mean": float(values.mean()), "std": float(values.std()), "min": float(values.min()),
+            "max": float(values.max()), "n": len(values)}
+
+
+def check_finite(network, epoch, loss, params):
+    """Stop the run (RunError) the epoch a loss or a parameter stops being a finite number."""
+    if not (math.isfinite(loss) and np.isfinite(params).all()):
+        raise RunError(f"the {network} diverged in epoch {epoch} (loss {loss}, non-finite values); "
+                       "nothing was written: try a lower --lr")
+
+
+# ----------------------------------------------------------------------------
+# Results files
+# ----------------------------------------------------------------------------
+
+
+def check_out(path):
+    """The results path, checked before any training: its folder is created and must be writable."""
+    if not path or path.endswith(os.sep) or os.path.isdir(path):
+        raise RunError(f"--out {path!r} is not a file name: give a path ending in .json")
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise RunError(f"--out {path}: cannot write in {folder} ({err.strerror}); choose another --out") from None
+    return path
+
+
+def save_json(result, path):
+    """Write a results file atomically and as strict JSON (a NaN is an error, not a value)."""
+    try:
+        text = json.dumps(result, indent=1, allow_nan=False)
+    except ValueError:
+        raise RunError(f"not writing {path}: the results hold a NaN or an infinity") from None
+    write_atomically(path, text.encode())
+
+
+def environment():
+    """Python, numpy, the BLAS (library, kernel, threads: results change in the 8th digit
+    between 1 and 2 threads) and the CPU: goes into every results file."""
+    from threadpoolctl import threadpool_info
+    blas = next((lib for lib in threadpool_info() if lib["user_api"] == "blas"), {})
+    build = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return {"python": platform.python_version(), "numpy": np.__version__,
+            "blas": f"{build.get('name', '?')} {build.get('version', '?')}",
+            "blas_core": blas.get("architecture"), "blas_threads": blas.get("num_threads"),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "cpu": cpu, "n_cpus": os.cpu_count(),
+            "platform": platform.platform()}
+
+
+def cli(main_function, *errors):
+    """Run a script's main: a known problem (DataError, RunError, ``errors``) or Ctrl-C is
+    one line on stderr and a non-zero exit, never a traceback."""
+    try:
+        main_function()
+    except (DataError, RunError, *errors) as err:
+        sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted: nothing was written")

@@ -1,0 +1,132 @@
+"""The shared run layer: flags and presets, sweeps, bounds, output checks, strict JSON, environment."""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info
+
+import ghost_logit_distill as gl
+import omitted_class_distill as oc
+import runs
+import subclass_distill as sd
+from conftest import ROOT
+
+EXPERIMENTS = {"subclass_distill.py": sd, "ghost_logit_distill.py": gl, "omitted_class_distill.py": oc}
+
+
+def test_save_json_is_all_or_nothing(tmp_path):
+    path = tmp_path / "out" / "results.json"
+    runs.save_json({"accuracy": 0.9}, str(path))
+    assert json.loads(path.read_text()) == {"accuracy": 0.9}
+    with pytest.raises(TypeError):
+        runs.save_json({"accuracy": object()}, str(path))  # not serialisable
+    with pytest.raises(runs.RunError, match="NaN or an infinity"):
+        runs.save_json({"accuracy": float("nan")}, str(path))  # strict JSON only
+    assert json.loads(path.read_text()) == {"accuracy": 0.9}   # the old file is untouched
+    assert os.listdir(path.parent) == ["results.json"]          # and no temporary is left behind
+
+
+def test_environment_record_is_this_interpreter_and_its_blas():
+    env = runs.environment()
+    blas = next(lib for lib in threadpool_info() if lib["user_api"] == "blas")
+    assert env["python"] == platform.python_version() and env["numpy"] == np.__version__
+    assert env["blas_threads"] == blas["num_threads"] and env["blas_core"] == blas["architecture"]
+    assert env["n_cpus"] == os.cpu_count() and env["blas"].split()[0] in ("scipy-openblas", "openblas", "mkl",
+                                                                        "accelerate", "blis", "?")
+
+
+@pytest.mark.parametrize("script", sorted(EXPERIMENTS))
+def test_help_shows_a_real_default_for_every_setting(script):
+    """Every flag that defines a run shows its default; a preset's value sits beside it."""
+    module = EXPERIMENTS[script]
+    text = module.PARSER.format_help()
+    for action in module.PARSER._actions:
+        if action.dest not in module.PARSER.not_config and action.option_strings and action.dest != "help" \
+                and action.dest != "keep":
+            assert action.default is not None, action.dest
+    for name, overrides in module.PRESETS.items():
+        for key, value in overrides.items():
+            assert f"{name}: {value}" in " ".join(text.split()), (name, key)
+
+
+def test_preset_fills_only_what_was_not_given():
+    assert sd.parse_args([]).aux_weight == 2.0
+    assert sd.parse_args(["--preset", "canonical"]).aux_weight == 1.0
+    assert sd.parse_args(["--preset", "canonical", "--aux-weight", "3"]).aux_weight == 3.0
+    assert gl.parse_args(["--preset", "reference"]).lr_student == 3e-4
+    args = oc.parse_args(["--preset", "public", "--n-epochs-teacher", "5"])
+    assert (args.n_epochs_teacher, args.n_epochs_student, args.lr_schedule) == (5, 20, "constant")
+
+
+def test_sweep_values_are_read_by_the_flags_own_type_and_choices():
+    assert gl.parse_args(["--loss", "mse", "--sweep", "normalize_logits=True,false"]).sweep == \
+        ("normalize_logits", [True, False])
+    assert sd.parse_args(["--sweep", "hidden=64,128"]).sweep == ("hidden", [64, 128])
+    assert oc.parse_args(["--sweep", "omit=3,7 8,none"]).sweep == ("omit", [[3], [7, 8], ["none"]])
+    for argv, message in ((["--loss", "mse", "--sweep", "normalize_logits=maybe"], "'maybe' is not true or false"),
+                          (["--sweep", "noise=pink"], "--noise must be uniform or gaussian, not 'pink'"),
+                          (["--sweep", "out=a.json"], "--sweep needs KEY=V1,V2,...")):
+        with pytest.raises(SystemExit):
+            gl.parse_args(argv)
+
+
+def test_bounds():
+    assert runs.bound_problem(0, above=0) == "must be positive"
+    assert runs.bound_problem(float("inf"), above=0) == "must be a finite number, not inf"
+    assert runs.bound_problem(float("nan"), at_least=0) == "must be a finite number, not nan"
+    assert runs.bound_problem(1.0, at_least=0, below=1) == "must be in [0, 1)"
+    assert runs.bound_problem(9, at_least=0, at_most=8) == "must be <= 8"
+    assert runs.bound_problem(8, at_least=0, at_most=8) is None
+
+
+def test_derived_seeds_are_a_fixed_prefix():
+    """Adding a use at the end never changes the seeds of the others (results stay reproducible)."""
+    three = runs.derived_seeds(5, "a", "b", "c")
+    four = runs.derived_seeds(5, "a", "b", "c", "d")
+    assert (three.a, three.b, three.c) == (four.a, four.b, four.c) and len({four.a, four.b, four.c, four.d}) == 4
+
+
+def test_output_path_is_checked_before_anything_runs(tmp_path):
+    assert runs.check_out(str(tmp_path / "new" / "r.json")) == str(tmp_path / "new" / "r.json")
+    assert (tmp_path / "new").is_dir() and not os.listdir(tmp_path / "new")
+    for bad in ("", str(tmp_path) + os.sep, str(tmp_path)):
+        with pytest.raises(runs.RunError, match="is not a file name"):
+            runs.check_out(bad)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(runs.RunError, match="cannot write"):
+        runs.check_out(str(tmp_path / "file" / "r.json"))
+
+
+def test_divergence_stops_the_run():
+    runs.check_finite("teacher", 1, 0.5, np.ones(3, np.float32))
+    with pytest.raises(runs.RunError, match="the teacher diverged in epoch 4.*lower --lr"):
+        runs.check_finite("teacher", 4, float("nan"), np.ones(3, np.float32))
+    with pytest.raises(runs.RunError, match="student diverged in epoch 2"):
+        runs.check_finite("student", 2, 0.5, np.array([1.0, np.inf], np.float32))
+
+
+@pytest.mark.parametrize("script", sorted(EXPERIMENTS))
+@pytest.mark.parametrize("flags, message", [
+    (["--seed", "-1"], "--seed must be >= 0"),
+    (["--seeds", "0", "0"], "--seeds lists a seed twice"),
+    (["--lr", "inf"], "--lr must be a finite number"),
+    (["--batch-size", "0"], "--batch-size must be positive"),
+])
+def test_shared_bad_flags_are_one_line(script, flags, message, tmp_path):
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, script), *flags, "--out", str(out)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr and not out.exists()
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+
+
+def test_sweep_variants_copy_the_settings():
+    args = argparse.Namespace(lr=1.0, sweep=("lr", [2.0, 3.0]))
+    variants = runs.sweep_variants(args)
+    assert [(v, a.lr) for v, a in variants] == [(2.0, 2.0), (3.0, 3.0)] and args.lr == 1.0
