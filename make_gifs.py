@@ -9,12 +9,11 @@ GIF; each GIF is kept under 1 MB.
 
 import io
 import os
-import sys
 
 import numpy as np
 
-from runs import Parser
-from visualize import VIZ, load
+from runs import Parser, cli
+from visualize import VIZ, ResultsError, drawn, load, write_all
 
 MAX_BYTES = 1_000_000
 
@@ -30,20 +29,21 @@ def render(fig):
     return Image.open(buf).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
 
 
-def write_gif(frames, path, ms_per_frame=700, hold_last=4):
+def gif(name, frames, ms_per_frame=700, hold_last=4):
+    """{name: the frames as GIF bytes}; a GIF over MAX_BYTES is an error, not a file."""
     frames = frames + [frames[-1]] * hold_last
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0, optimize=True)
-    size = os.path.getsize(path)
-    if size > MAX_BYTES:
-        os.remove(path)
-        sys.exit(f"error: {path} would be {size} bytes, over the {MAX_BYTES} byte limit")
-    print(f"wrote {path} ({size / 1000:.0f} kB, {len(frames)} frames)")
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:], duration=ms_per_frame, loop=0,
+                   optimize=True)
+    if buffer.tell() > MAX_BYTES:
+        raise ResultsError(f"{name} would be {buffer.tell()} bytes, over the {MAX_BYTES} byte limit")
+    return {name: buffer.getvalue()}
 
 
 def ghost_logit_gif(folder):
     """The same-init student's confusion matrix, epoch by epoch, while it only ever sees noise."""
     import matplotlib.pyplot as plt
-    result = load(folder, "seeds.json")
+    result = load(folder, "seeds.json", "ghost_logit")
     run, n_ghost = result["groups"][0]["runs"][0], result["config"]["n_ghost"]
     history = run["history"]["same_init"]
     stages = [("untrained (shared init)", run["metrics"]["untrained"]["confusion"],
@@ -65,7 +65,7 @@ def ghost_logit_gif(folder):
         ax_cm.set_title(f"same-init student {title}\nMNIST test accuracy {100 * acc:.1f} % "
                         f"(teacher {100 * teacher_acc:.1f} %)", fontsize=9)
         frames.append(render(fig))
-    write_gif(frames, os.path.join(folder, "student_learns_from_noise.gif"))
+    return gif("student_learns_from_noise.gif", frames)
 
 
 def subclass_gif(folder):
@@ -74,7 +74,7 @@ def subclass_gif(folder):
     from subclass_distill import parse_split
     from visualize import draw_contingency
 
-    result = load(folder, "seeds.json")
+    result = load(folder, "seeds.json", "subclass")
     run, samples = result["groups"][0]["runs"][0], result["samples"]
     split = parse_split(result["groups"][0]["config"]["split"])
     pixels = np.array(samples["pixels"], np.uint8).reshape(-1, 28, 28)
@@ -90,14 +90,14 @@ def subclass_gif(folder):
         draw_contingency(ax_cm, h["contingency"], f"teacher after epoch {h['epoch']}: 1-to-1 recovery "
                          f"{100 * h['one_to_one']:.1f} %", split)
         frames.append(render(fig))
-    write_gif(frames, os.path.join(folder, "teacher_discovers_digits.gif"))
+    return gif("teacher_discovers_digits.gif", frames)
 
 
 def omitted_class_gif(folder):
     """Test images of the never-seen digit with the student's prediction, epoch by epoch,
     then one frame after the bias correction; beside them the per-class accuracy."""
     import matplotlib.pyplot as plt
-    result = load(folder, "seeds.json")
+    result = load(folder, "seeds.json", "omitted_class")
     group = result["groups"][0]
     run, omitted = group["runs"][0], group["config"]["omit"]
     pixels = np.array(group["sample_pixels"], np.uint8).reshape(-1, 28, 28)
@@ -131,7 +131,7 @@ def omitted_class_gif(folder):
                          f"of test {name}s correct", fontsize=9)
         fig.suptitle(title, fontsize=10)
         frames.append(render(fig))
-    write_gif(frames, os.path.join(folder, "student_learns_threes.gif"), ms_per_frame=500)
+    return gif("student_learns_threes.gif", frames, ms_per_frame=500)
 
 
 GIFS = {"ghost_logit": ghost_logit_gif, "omitted_class": omitted_class_gif, "subclass": subclass_gif}
@@ -140,13 +140,12 @@ GIFS = {"ghost_logit": ghost_logit_gif, "omitted_class": omitted_class_gif, "sub
 def main(argv=None):
     parser = Parser(description="Make GIFs from the results JSON.")
     parser.add_argument("experiment", choices=sorted(GIFS))
-    parser.add_argument("--results", metavar="DIR", help="folder of its results JSON (default: viz/<experiment>)")
+    parser.add_argument("--results", metavar="DIR",
+                        help="folder of its results JSON, relative to the working directory (default: viz/<experiment>)")
     args = parser.parse_args(argv)
-    GIFS[args.experiment](args.results or os.path.join(VIZ, args.experiment))
+    folder = args.results or os.path.join(VIZ, args.experiment)
+    write_all(folder, drawn("GIF", folder, lambda: GIFS[args.experiment](folder)))
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FileNotFoundError as err:
-        sys.exit(f"error: results file missing: {err.filename} (run the experiment first)")
+    cli(main, ResultsError)

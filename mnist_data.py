@@ -138,6 +138,8 @@ def load_idx_files(dataset, data_dir=None, download=True):
         raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     spec = DATASETS[dataset]
     folder = data_dir or os.environ.get(ENV_VAR) or None
+    if folder and os.path.exists(folder) and not (os.path.isdir(folder) and os.access(folder, os.R_OK | os.X_OK)):
+        raise DataError(f"{folder} (--data-dir or {ENV_VAR}) is not a folder this user can read")
     cache = cache_dir(dataset)
     found, missing, download_errors = {}, [], []
     for name in [n for pair in SPLIT_FILES.values() for n in pair]:
@@ -164,7 +166,12 @@ def load_idx_files(dataset, data_dir=None, download=True):
     return found
 
 
-def _check_sha256(data, expected, source):
+def _verify(data, name, expected, source):
+    """The IDX header first (its errors say more than a checksum mismatch), then the SHA-256."""
+    try:
+        parse_idx(data, name, ndim=3 if "images" in name else 1)
+    except DataError as err:
+        raise DataError(str(err).replace(name, source, 1)) from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != expected:
         raise DataError(f"{source}: SHA-256 mismatch (got {digest[:16]}..., expected "
@@ -172,19 +179,22 @@ def _check_sha256(data, expected, source):
 
 
 def _read_cached(cache, name, expected):
-    """The verified cached copy, or None; a cached copy that fails is deleted."""
+    """The verified cached copy, or None.  A cached copy that cannot be read or fails the
+    check only costs speed: it is removed (or, if that fails too, ignored) with a warning."""
     path = os.path.join(cache, name)
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return None
-    with open(path, "rb") as f:
-        data = f.read()
     try:
-        _check_sha256(data, expected, path)
+        data = _read(path)
+        _verify(data, name, expected, path)
+        return data
     except DataError as err:
-        print(f"warning: {err}; removed it", file=sys.stderr)
-        os.remove(path)
-        return None
-    return data
+        try:
+            os.remove(path)
+            print(f"warning: {err}; removed it", file=sys.stderr)
+        except OSError as remove_err:
+            print(f"warning: {err}; ignoring it (cannot remove it: {remove_err.strerror})", file=sys.stderr)
+    return None
 
 
 def _read_local(folder, dataset, name, expected):
@@ -193,8 +203,7 @@ def _read_local(folder, dataset, name, expected):
         for path in (os.path.join(base, name), os.path.join(base, name + ".gz")):
             if os.path.exists(path):
                 data = _decompress(path) if path.endswith(".gz") else _read(path)
-                _check_structure(data, name, path)
-                _check_sha256(data, expected, path)
+                _verify(data, name, expected, path)
                 return data
     return None
 
@@ -211,16 +220,10 @@ def _decompress(path):
     try:
         with gzip.open(path, "rb") as f:
             return f.read()
-    except (OSError, EOFError, zlib.error) as err:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as err:
         raise DataError(f"{path}: not a valid gzip file ({err})") from None
-
-
-def _check_structure(data, name, source):
-    """Header errors say more than a checksum mismatch, so they are checked first."""
-    try:
-        parse_idx(data, name, ndim=3 if "images" in name else 1)
-    except DataError as err:
-        raise DataError(str(err).replace(name, source, 1)) from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read ({err.strerror})") from None
 
 
 def _download(mirrors, cache, name, expected):
@@ -228,16 +231,14 @@ def _download(mirrors, cache, name, expected):
     errors = []
     for mirror in mirrors:
         url = mirror + name + ".gz"
-        os.makedirs(cache, exist_ok=True)
-        fd, partial = tempfile.mkstemp(dir=cache, prefix=f".{name}.", suffix=".partial")
+        fd, partial = tempfile.mkstemp(prefix=f"{name}.", suffix=".gz.partial")  # outside the cache
         try:
             print(f"downloading {url}", file=sys.stderr)
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as response:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
             data = _decompress(partial)
-            _check_structure(data, name, url)
-            _check_sha256(data, expected, url)
+            _verify(data, name, expected, url)
             _cache(cache, name, data)
             return data, []
         except DataError as err:
@@ -299,3 +300,5 @@ if __name__ == "__main__":
         main()
     except DataError as err:
         sys.exit(f"error: {err}")
+    except KeyboardInterrupt:
+        sys.exit("interrupted")

@@ -278,7 +278,9 @@ def main(experiment, argv=None):
         records = []
         for seed in seeds:
             log(f"-- seed {seed}")
-            records.append(experiment.run(variant, seed, data, log))
+            # Overflow on the way to divergence is reported once, by check_finite, not by numpy per op.
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                records.append(experiment.run(variant, seed, data, log))
         group = {"config": run_config(variant, experiment.parser), "sweep_value": value, "runs": records,
                  "summary": experiment.summarize(records)}
         if experiment.group_extras:

@@ -9,24 +9,61 @@ this file generates from the JSON, so a number in the README is always the
 number in the results file.
 """
 
+import io
 import json
 import os
 import re
-import sys
 
 import numpy as np
 
-from runs import Parser
+from mnist_data import write_atomically
+from runs import Parser, cli
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(ROOT, "README.md")
 VIZ = os.path.join(ROOT, "viz")
+GHOST, SUBCLASS, OMITTED = (os.path.join(VIZ, name) for name in ("ghost_logit", "subclass", "omitted_class"))
 
 
-def load(*path_parts):
-    """A results JSON, by its path under viz/ (or an absolute path)."""
-    with open(os.path.join(VIZ, *path_parts)) as f:
-        return json.load(f)
+class ResultsError(Exception):
+    """A results file that cannot be drawn from, explained in one line."""
+
+
+def load(folder, name, experiment=None):
+    """A results JSON (``folder`` as given, relative to the working directory), checked to
+    be an object and, if ``experiment`` is named, that experiment's results."""
+    path = os.path.join(folder, name)
+    try:
+        with open(path) as f:
+            result = json.load(f)
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file (run the experiment first)") from None
+    except (OSError, ValueError) as err:  # unreadable, empty, truncated, not JSON, not UTF-8
+        raise ResultsError(f"{path}: not a readable results file ({err})") from None
+    if not isinstance(result, dict):
+        raise ResultsError(f"{path}: not a results file (a JSON {type(result).__name__}, not an object)")
+    if experiment and result.get("experiment") != experiment:
+        raise ResultsError(f"{path}: holds {result.get('experiment')!r} results, not {experiment!r} ones")
+    return result
+
+
+def png(fig):
+    """A finished figure as PNG bytes (written only once the whole set has rendered)."""
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def drawn(what, folder, draw):
+    """``draw()``'s result, or a one-line ResultsError if the results lack what it needs."""
+    try:
+        return draw()
+    except (KeyError, IndexError, TypeError, ValueError) as err:
+        raise ResultsError(f"the results in {folder} lack what the {what} need ({type(err).__name__}: {err}); "
+                           "rerun the experiment with this code") from None
 
 
 def pct(x):
@@ -55,13 +92,13 @@ def sweep_label(value):
 GHOST_MAIN = [("reference_seeds.json", "reference (Cloud et al. settings)"),
               ("seeds.json", "default recipe")]
 GHOST_SWEEPS = [("reference_sweep_lr_student.json", "student learning rate (reference recipe)"),
-                ("reference_sweep_epochs_student.json", "student epochs (reference recipe)"),
+                ("reference_sweep_n_epochs_student.json", "student epochs (reference recipe)"),
                 ("sweep_n_ghost.json", "ghost logits m"),
                 ("sweep_loss.json", "student loss"),
                 ("sweep_temperature.json", "KL temperature T"),
                 ("sweep_normalize_logits.json", "MSE on standardised logits"),
                 ("sweep_hidden.json", "hidden width"),
-                ("sweep_epochs_student.json", "student epochs"),
+                ("sweep_n_epochs_student.json", "student epochs"),
                 ("sweep_noise.json", "noise distribution")]
 GHOST_OTHER = [("all-logits_seeds.json", "upper reference: students match all 13 logits"),
                ("mnist_binary01_seeds.json", "MNIST 0 vs 1 (chance 50 %)"),
@@ -72,8 +109,8 @@ def ghost_main_table():
     rows = ["| recipe | seeds | teacher | same-init student | cross-init student | untrained | "
             "CKA to teacher: same / cross / untrained | seconds per seed |",
             "|---|---|---|---|---|---|---|---|"]
-    for name, label in existing(os.path.join(VIZ, "ghost_logit"), GHOST_MAIN + GHOST_OTHER):
-        result = load("ghost_logit", name)
+    for name, label in existing(GHOST, GHOST_MAIN + GHOST_OTHER):
+        result = load(GHOST, name, "ghost_logit")
         group = result["groups"][0]
         s, runs = group["summary"], group["runs"]
         cka = [np.mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
@@ -87,8 +124,8 @@ def ghost_main_table():
 
 def ghost_sweep_table():
     rows = ["| setting | value | seeds | same-init student | cross-init student | teacher |", "|---|---|---|---|---|---|"]
-    for name, label in existing(os.path.join(VIZ, "ghost_logit"), GHOST_SWEEPS):
-        for group in load("ghost_logit", name)["groups"]:
+    for name, label in existing(GHOST, GHOST_SWEEPS):
+        for group in load(GHOST, name, "ghost_logit")["groups"]:
             s = group["summary"]
             rows.append(f"| {label} | {group['sweep_value']} | {s['same_init']['n']} | {mean_std(s['same_init'])} | "
                         f"{mean_std(s['cross_init'])} | {mean_std(s['teacher'])} |")
@@ -96,10 +133,11 @@ def ghost_sweep_table():
 
 
 def ghost_figures(folder):
-    """PNGs into ``folder`` from the ghost-logit JSON files in it."""
+    """{file name: PNG} drawn from the ghost-logit JSON files in it."""
     import matplotlib.pyplot as plt
 
-    result = load(folder, "seeds.json")
+    figures = {}
+    result = load(folder, "seeds.json", "ghost_logit")
     runs = result["groups"][0]["runs"]
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, color in (("same_init", "tab:blue"), ("cross_init", "tab:red")):
@@ -114,10 +152,10 @@ def ghost_figures(folder):
            title=f"Students trained only on the teacher's ghost logits ({len(runs)} seeds, min-max band)")
     ax.title.set_fontsize(9)
     ax.legend(fontsize=8)
-    save(fig, folder, "accuracy_per_epoch.png")
+    figures["accuracy_per_epoch.png"] = png(fig)
 
     for name, label in existing(folder, GHOST_SWEEPS):
-        groups = load(folder, name)["groups"]
+        groups = load(folder, name, "ghost_logit")["groups"]
         values = [str(g["sweep_value"]) for g in groups]
         fig, ax = plt.subplots(figsize=(6, 3.5))
         x = np.arange(len(values))
@@ -128,15 +166,8 @@ def ghost_figures(folder):
         ax.axhline(10, color="gray", ls=":")
         ax.set(xticks=x, xticklabels=values, xlabel=label, ylabel="test accuracy (%)", ylim=(0, 100))
         ax.legend(fontsize=8)
-        save(fig, folder, name.replace(".json", ".png"))
-
-
-def save(fig, folder, name):
-    import matplotlib.pyplot as plt
-    fig.tight_layout()
-    fig.savefig(os.path.join(folder, name), dpi=110)
-    plt.close(fig)
-    print(f"wrote {os.path.join(folder, name)}")
+        figures[name.replace(".json", ".png")] = png(fig)
+    return figures
 
 
 # ----------------------------------------------------------------------------
@@ -179,11 +210,12 @@ def draw_contingency(ax, table, title, split):
 
 
 def subclass_figures(folder):
-    """PNGs into ``folder`` from the subclass JSON files in it."""
+    """{file name: PNG} drawn from the subclass JSON files in it."""
     import matplotlib.pyplot as plt
     from subclass_distill import parse_split
 
-    result = load(folder, "seeds.json")
+    figures = {}
+    result = load(folder, "seeds.json", "subclass")
     group = result["groups"][0]
     runs = group["runs"]
     split = parse_split(result["groups"][0]["config"]["split"])
@@ -194,7 +226,7 @@ def subclass_figures(folder):
         m = run["metrics"][who]
         draw_contingency(ax, m["contingency"], f"{who} (seed {run['seed']}): 1-to-1 recovery "
                          f"{pct(m['one_to_one'])} %, super acc {pct(m['super_acc'])} %", split)
-    save(fig, folder, "contingency.png")
+    figures["contingency.png"] = png(fig)
 
     bars = [("chance", [r["baselines"]["chance"]["one_to_one"] for r in runs]),
             ("super-class\nonly", [r["baselines"]["super_only"]["one_to_one"] for r in runs]),
@@ -207,7 +239,7 @@ def subclass_figures(folder):
     ax.set(xticks=range(len(bars)), xticklabels=[b for b, _ in bars], ylabel="1-to-1 subclass recovery (%)",
            ylim=(0, 100), title=f"Test-set digit recovery without digit labels ({len(runs)} seeds)")
     ax.title.set_fontsize(9)
-    save(fig, folder, "accuracy_bars.png")
+    figures["accuracy_bars.png"] = png(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     for r in runs:
@@ -226,7 +258,7 @@ def subclass_figures(folder):
     axes[2].set(title="student distillation loss", xlabel="epoch")
     for ax in axes:
         ax.title.set_fontsize(9)
-    save(fig, folder, "training_curves.png")
+    figures["training_curves.png"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for x, who, color in ((0, "teacher", "tab:blue"), (1, "student", "tab:green")):
@@ -236,10 +268,10 @@ def subclass_figures(folder):
     ax.set(xticks=[0, 1], xticklabels=["teacher", "student"], xlim=(-0.5, 1.5), ylabel="1-to-1 recovery (%)",
            title=f"seed variance ({len(runs)} seeds; black: mean ± std)")
     ax.title.set_fontsize(9)
-    save(fig, folder, "seed_variance.png")
+    figures["seed_variance.png"] = png(fig)
 
     for name in sweep_files(folder):
-        sweep = load(folder, name)
+        sweep = load(folder, name, "subclass")
         values = [str(g["sweep_value"]) for g in sweep["groups"]]
         fig, ax = plt.subplots(figsize=(5, 3.5))
         for who, color in (("teacher", "tab:blue"), ("student", "tab:green")):
@@ -249,15 +281,16 @@ def subclass_figures(folder):
         ax.set(xticks=range(len(values)), xticklabels=values, xlabel=sweep["sweep"], ylabel="1-to-1 recovery (%)",
                ylim=(0, 100))
         ax.legend(fontsize=8)
-        save(fig, folder, name.replace(".json", ".png"))
+        figures[name.replace(".json", ".png")] = png(fig)
+    return figures
 
 
 def subclass_main_table():
     rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | student any-mapping | "
             "student best seed | k-means 5+5 1-to-1 | super-class only | seconds per seed |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, label in existing(os.path.join(VIZ, "subclass"), SUBCLASS_MAIN):
-        group = load("subclass", name)["groups"][0]
+    for name, label in existing(SUBCLASS, SUBCLASS_MAIN):
+        group = load(SUBCLASS, name, "subclass")["groups"][0]
         s, runs = group["summary"], group["runs"]
         super_only = np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs])
         seconds = np.mean([sum(r["timings"].values()) for r in runs])
@@ -270,9 +303,9 @@ def subclass_main_table():
 
 def subclass_sweep_table():
     rows = ["| sweep | value | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 |", "|---|---|---|---|---|---|"]
-    folder = os.path.join(VIZ, "subclass")
+    folder = SUBCLASS
     for name in sweep_files(folder):
-        sweep = load("subclass", name)
+        sweep = load(SUBCLASS, name, "subclass")
         for g in sweep["groups"]:
             s = g["summary"]
             rows.append(f"| {name[:-5]} | {g['sweep_value']} | {s['student_one_to_one']['n']} | "
@@ -301,8 +334,8 @@ def omitted_main_table():
     rows = ["| transfer set, recipe | seeds | teacher errors | student errors | omitted digits correct | "
             "offset (train probe) | errors after | omitted correct after | test-tuned offset | seconds per seed |",
             "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, label in existing(os.path.join(VIZ, "omitted_class"), OMITTED_MAIN):
-        group = load("omitted_class", name)["groups"][0]
+    for name, label in existing(OMITTED, OMITTED_MAIN):
+        group = load(OMITTED, name, "omitted_class")["groups"][0]
         s, runs = group["summary"], group["runs"]
         omitted = "".join(map(str, group["config"]["omit"]))
         seconds = np.mean([r["timings"]["teacher_train_s"] + r["timings"]["student_s"] + r["timings"]["bias_s"]
@@ -316,7 +349,7 @@ def omitted_main_table():
 
 
 def omitted_compression_table():
-    group = load("omitted_class", "omitnone_baseline_seeds.json")["groups"][0]
+    group = load(OMITTED, "omitnone_baseline_seeds.json", "omitted_class")["groups"][0]
     s, runs = group["summary"], group["runs"]
     rows = ["| network | paper (errors) | errors here, mean ± std | per seed | test accuracy |", "|---|---|---|---|---|"]
     for who, label, paper in (("teacher", f"teacher 2x{group['config']['teacher_hidden']}, jitter, dropout "
@@ -333,8 +366,8 @@ def omitted_compression_table():
 def omitted_sweep_table():
     rows = ["| sweep | value | seeds | student errors | omitted correct | errors after | omitted correct after | "
             "offset |", "|---|---|---|---|---|---|---|---|"]
-    for name, label in existing(os.path.join(VIZ, "omitted_class"), OMITTED_SWEEPS):
-        for g in load("omitted_class", name)["groups"]:
+    for name, label in existing(OMITTED, OMITTED_SWEEPS):
+        for g in load(OMITTED, name, "omitted_class")["groups"]:
             s = g["summary"]
             rows.append(f"| {label} | {sweep_label(g['sweep_value'])} | {s['student_errors']['n']} | "
                         f"{errors(s['student_errors'])} | "
@@ -344,10 +377,11 @@ def omitted_sweep_table():
 
 
 def omitted_figures(folder):
-    """PNGs into ``folder`` from the omitted-class JSON files in it."""
+    """{file name: PNG} drawn from the omitted-class JSON files in it."""
     import matplotlib.pyplot as plt
 
-    result = load(folder, "seeds.json")
+    figures = {}
+    result = load(folder, "seeds.json", "omitted_class")
     group = result["groups"][0]
     runs, omitted = group["runs"], group["config"]["omit"]
     name = "/".join(map(str, omitted))
@@ -367,7 +401,7 @@ def omitted_figures(folder):
                 title=f"student: never-seen digit {name} (red), the other digits (gray)")
     for ax in axes:
         ax.title.set_fontsize(9)
-    save(fig, folder, "training_curves.png")
+    figures["training_curves.png"] = png(fig)
 
     run = runs[0]
     fig, ax = plt.subplots(figsize=(8, 3.5))
@@ -382,7 +416,7 @@ def omitted_figures(folder):
     ax.set(xticks=x, xlabel="test digit (shaded: omitted from the transfer set)", ylabel="accuracy (%)",
            ylim=(max(0, 100 * low - 3), 100.5), title=f"per-class test accuracy (seed {run['seed']})")
     ax.legend(fontsize=8, loc="lower right")
-    save(fig, folder, "per_class.png")
+    figures["per_class.png"] = png(fig)
 
     bias = run["bias"]
     curve = bias["sweep"]
@@ -400,10 +434,10 @@ def omitted_figures(folder):
     axes[0].set(ylabel="test accuracy (%)", ylim=(max(0, 100 * min(curve["omitted_acc"]) - 5), 100.5))
     axes[1].set(ylabel="mean probability", yscale="log")
     fig.suptitle(f"bias correction (seed {run['seed']})", fontsize=9)
-    save(fig, folder, "bias_sweep.png")
+    figures["bias_sweep.png"] = png(fig)
 
     if os.path.exists(os.path.join(folder, "omitnone_baseline_seeds.json")):
-        g = load(folder, "omitnone_baseline_seeds.json")["groups"][0]
+        g = load(folder, "omitnone_baseline_seeds.json", "omitted_class")["groups"][0]
         bars = [("teacher", "tab:blue"), ("student", "tab:green"), ("baseline", "tab:gray")]
         fig, ax = plt.subplots(figsize=(5.5, 3.5))
         ax.bar(range(3), [g["summary"][f"{who}_errors"]["mean"] for who, _ in bars],
@@ -413,10 +447,10 @@ def omitted_figures(folder):
                ylabel="test errors (of 10 000)", title="all digits in the transfer set (--omit none)")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=8)
-        save(fig, folder, "compression.png")
+        figures["compression.png"] = png(fig)
 
     for name, label in existing(folder, OMITTED_SWEEPS):
-        groups = load(folder, name)["groups"]
+        groups = load(folder, name, "omitted_class")["groups"]
         values = [sweep_label(g["sweep_value"]) for g in groups]
         fig, (ax_acc, ax_err) = plt.subplots(1, 2, figsize=(10, 3.5))
         for key, who, color in (("student_omitted_acc", "before", "tab:orange"),
@@ -434,7 +468,8 @@ def omitted_figures(folder):
         for ax in (ax_acc, ax_err):
             ax.set(xticks=range(len(values)), xticklabels=values, xlabel=label)
             ax.legend(fontsize=8)
-        save(fig, folder, name.replace(".json", ".png"))
+        figures[name.replace(".json", ".png")] = png(fig)
+    return figures
 
 
 # ----------------------------------------------------------------------------
@@ -445,7 +480,7 @@ def omitted_figures(folder):
 def readme_blocks():
     """Every generated README block: {name: text}."""
     from bench_mlp import markdown_table
-    blocks = {"bench": markdown_table(load("bench", "bench_mlp.json"))}
+    blocks = {"bench": markdown_table(load(os.path.join(VIZ, "bench"), "bench_mlp.json"))}
     if os.path.exists(os.path.join(VIZ, "ghost_logit", "seeds.json")):
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-sweeps"] = ghost_sweep_table()
@@ -466,16 +501,23 @@ def readme_block(text, name):
 
 
 def update_readme(readme=README):
+    """Regenerate every block (all of them first, so a bad results file changes nothing)."""
     with open(readme) as f:
         text = f.read()
-    for name, block in readme_blocks().items():
+    for name, block in drawn("README tables", VIZ, readme_blocks).items():
         if readme_block(text, name) is None:
-            sys.exit(f"error: {readme} has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+            raise ResultsError(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> block")
         text = re.sub(rf"<!-- {name}:start -->\n.*?<!-- {name}:end -->",
                       lambda _: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->", text, flags=re.S)
-        print(f"README block {name} regenerated")
-    with open(readme, "w") as f:
-        f.write(text)
+    write_atomically(readme, text.encode())
+    print(f"regenerated the README blocks in {readme}")
+
+
+def write_all(folder, files):
+    """Write {file name: bytes} into ``folder``, only after every one of them was made."""
+    for name, data in files.items():
+        write_atomically(os.path.join(folder, name), data)
+        print(f"wrote {os.path.join(folder, name)}")
 
 
 FIGURES = {"ghost_logit": ghost_figures, "omitted_class": omitted_figures, "subclass": subclass_figures}
@@ -484,19 +526,18 @@ FIGURES = {"ghost_logit": ghost_figures, "omitted_class": omitted_figures, "subc
 def main(argv=None):
     parser = Parser(description="Draw figures and README tables from the results JSON.")
     parser.add_argument("experiment", nargs="?", choices=sorted(FIGURES), help="draw this experiment's figures")
-    parser.add_argument("--results", metavar="DIR", help="folder of its results JSON (default: viz/<experiment>)")
+    parser.add_argument("--results", metavar="DIR",
+                        help="folder of its results JSON, relative to the working directory (default: viz/<experiment>)")
     parser.add_argument("--readme", action="store_true", help="regenerate README.md's tables from the JSON")
     args = parser.parse_args(argv)
     if not args.experiment and not args.readme:
         parser.error("name an experiment and/or --readme")
     if args.experiment:
-        FIGURES[args.experiment](args.results or os.path.join(VIZ, args.experiment))
+        folder = args.results or os.path.join(VIZ, args.experiment)
+        write_all(folder, drawn("figures", folder, lambda: FIGURES[args.experiment](folder)))
     if args.readme:
         update_readme()
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except FileNotFoundError as err:
-        sys.exit(f"error: results file missing: {err.filename} (run the experiment first)")
+    cli(main, ResultsError)

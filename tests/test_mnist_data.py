@@ -207,3 +207,62 @@ def test_check_cli_reports_missing_files_in_one_line_without_traceback(tmp_path)
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "mnist files missing" in errors[0] and "download: switched off" in errors[0]
+
+
+def test_cache_entry_that_is_a_directory_is_ignored(tiny, tmp_path, capsys):
+    folder = write_files(tmp_path / "data", tiny, gz=True)
+    os.makedirs(os.path.join(mnist_data.cache_dir("tiny"), "train-labels-idx1-ubyte"))
+    data = mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)
+    assert list(data.y_train[:10]) == list(range(10))
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_unreadable_cache_file_in_a_read_only_cache_is_ignored(tiny, tmp_path, monkeypatch, capsys):
+    folder = write_files(tmp_path / "data", tiny, gz=True)
+    mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)  # fills the cache
+    cached = os.path.join(mnist_data.cache_dir("tiny"), "train-images-idx3-ubyte")
+    real_open = open
+
+    def no_permission(path, *args, **kwargs):  # tests may run as root, where chmod 000 still reads
+        if str(path) == cached:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, *args, **kwargs)
+
+    def read_only(path):
+        raise PermissionError(13, "Permission denied", path)
+    monkeypatch.setattr(mnist_data, "open", no_permission, raising=False)
+    monkeypatch.setattr(mnist_data.os, "remove", read_only)
+    data = mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)
+    assert data.x_train.shape == (30, 784)
+    err = capsys.readouterr().err
+    assert "cannot read (Permission denied)" in err and "ignoring it (cannot remove it" in err
+
+
+def test_cache_home_that_is_a_file_only_costs_the_cache(tiny, tmp_path, monkeypatch, capsys):
+    (tmp_path / "not-a-folder").write_text("x")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-folder"))
+    folder = write_files(tmp_path / "data", tiny, gz=True)
+    assert len(mnist_data.load_mnist("tiny", data_dir=str(folder)).y_test) == 12
+    assert "could not cache" in capsys.readouterr().err
+    with pytest.raises(mnist_data.DataError, match="files missing"):  # and a download fails cleanly
+        mnist_data.load_mnist("tiny", data_dir=str(tmp_path / "nowhere"))
+
+
+def test_data_dir_that_is_a_file_or_unreadable_is_one_line_and_no_download(tiny, tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(mnist_data.DataError, match="is not a folder this user can read"):
+        mnist_data.load_mnist("tiny", data_dir=str(tmp_path / "file"))
+    folder = write_files(tmp_path / "data", tiny, gz=True)
+    monkeypatch.setattr(mnist_data.os, "access", lambda path, mode: str(path) != str(folder))
+    with pytest.raises(mnist_data.DataError, match="is not a folder this user can read"):
+        mnist_data.load_mnist("tiny", data_dir=str(folder))
+
+
+def test_unreadable_gz_says_so_not_that_it_is_bad_gzip(tiny, tmp_path, monkeypatch):
+    folder = write_files(tmp_path / "data", tiny, gz=True)
+
+    def no_permission(path, mode="rb"):
+        raise PermissionError(13, "Permission denied", path)
+    monkeypatch.setattr(mnist_data.gzip, "open", no_permission)
+    with pytest.raises(mnist_data.DataError, match=r"\.gz: cannot read \(Permission denied\)"):
+        mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)

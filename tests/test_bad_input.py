@@ -1,0 +1,202 @@
+"""Nothing bad gets through: divergence, unwritable outputs, runaway sizes, damaged caches,
+malformed results and Ctrl-C each stop with one line, a non-zero exit and nothing half-written."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ghost_logit_distill as gl
+import make_gifs
+import omitted_class_distill as oc
+import runs
+import subclass_distill as sd
+import visualize
+from conftest import ROOT, bad_input_message, fake_mnist, real_data_dir
+
+TINY = {
+    "subclass_distill.py": (sd, ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16",
+                                 "--batch-size", "50"]),
+    "ghost_logit_distill.py": (gl, ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16",
+                                    "--n-noise", "256", "--batch-size", "50"]),
+    "omitted_class_distill.py": (oc, ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--teacher-hidden", "16",
+                                      "--student-hidden", "16", "--batch-size", "50", "--probe-size", "200"]),
+}
+
+
+def run_script(script, flags, **kwargs):
+    return subprocess.run([sys.executable, os.path.join(ROOT, script), *flags], capture_output=True, text=True,
+                          timeout=120, **kwargs)
+
+
+def one_line_error(result):
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+# --- 1. divergence -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_divergence_stops_the_run_and_writes_nothing(script, monkeypatch, tmp_path):
+    module, flags = TINY[script]
+    monkeypatch.setattr(module, "load_mnist", fake_mnist)
+    out, cache = tmp_path / "r.json", tmp_path / "teachers"
+    extra = ["--cache-dir", str(cache)] if module is oc else []
+    with pytest.raises(runs.RunError, match=r"the teacher diverged in epoch 1 .*try a lower --lr"):
+        module.main(flags + extra + ["--lr", "1e30", "--quiet", "--out", str(out)])
+    assert not out.exists() and not (cache.exists() and os.listdir(cache))  # no results, no poisoned teacher
+
+
+def test_divergence_is_one_line_from_the_command_line(tmp_path):
+    out = tmp_path / "r.json"
+    result = run_script("ghost_logit_distill.py", TINY["ghost_logit_distill.py"][1] + [
+        "--lr-student", "1e30", "--quiet", "--out", str(out)], env={**os.environ,
+                                                                   "HINTON_DATA_DIR": real_data_dir("mnist")})
+    assert "same-init student diverged in epoch 1" in one_line_error(result) and result.returncode == 1
+    assert not out.exists()
+
+
+def test_cached_teacher_with_non_finite_parameters_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(oc, "load_mnist", fake_mnist)
+    flags = TINY["omitted_class_distill.py"][1] + ["--cache-dir", str(tmp_path / "teachers"), "--quiet"]
+    args = oc.parse_args(flags)
+    config = oc.teacher_config(args, 0)
+    net = oc.MLP(config["sizes"], seed=0)
+    net.params[5] = np.nan
+    oc.save_cached_teacher(oc.cache_path(args, config), config, oc.Teacher(net, [], 1.0, cached=False))
+    with pytest.raises(oc.DataError, match="non-finite parameters.*--no-cache"):
+        oc.main(flags + ["--out", str(tmp_path / "r.json")])
+    assert not (tmp_path / "r.json").exists()
+
+
+# --- 2. outputs are checked before any training ------------------------------------------------
+
+
+@pytest.mark.parametrize("out, message", [
+    ("/etc/passwd/x.json", "cannot write"),
+    ("{tmp}", "is not a file name"),
+    ("{tmp}/some/dir/", "is not a file name"),
+    ("", "is not a file name"),
+])
+def test_unwritable_out_is_found_before_training(out, message, tmp_path):
+    result = run_script("subclass_distill.py", ["--out", out.format(tmp=tmp_path)])  # no data needed to fail
+    assert message in one_line_error(result) and result.returncode == 1
+    assert not os.path.exists(tmp_path / "some")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_read_only_out_folder_is_found_before_training(tmp_path):
+    os.chmod(tmp_path, 0o500)
+    try:
+        result = run_script("subclass_distill.py", ["--out", str(tmp_path / "r.json")])
+        assert "cannot write" in one_line_error(result)
+    finally:
+        os.chmod(tmp_path, 0o700)
+
+
+# --- 3. runaway sizes and shifts ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script, flags, message", [
+    ("omitted_class_distill.py", ["--jitter", "1000"], "--jitter must be <= 8"),
+    ("subclass_distill.py", ["--jitter", "28"], "--jitter must be <= 8"),
+    ("subclass_distill.py", ["--hidden", "10000000"], "--hidden must be <= 8192"),
+    ("ghost_logit_distill.py", ["--n-ghost", "10000000"], "--n-ghost must be <= 1000"),
+    ("ghost_logit_distill.py", ["--n-noise", "1000000000"], "--n-noise must be <= 600000"),
+    ("omitted_class_distill.py", ["--temperature", "inf"], "--temperature must be a finite number"),
+    ("omitted_class_distill.py", ["--weight-decay", "1"], "unrecognized arguments"),
+    ("subclass_distill.py", ["--weight-decay", "inf"], "--weight-decay must be a finite number"),
+    ("omitted_class_distill.py", ["--hard-weight", "inf"], "--hard-weight must be a finite number"),
+    ("subclass_distill.py", ["--aux-weight", "inf"], "--aux-weight must be a finite number"),
+    ("ghost_logit_distill.py", ["--loss", "mse", "--sweep", "normalize_logits=True,maybe"],
+     "'maybe' is not true or false"),
+])
+def test_runaway_settings_are_refused_at_parse_time(script, flags, message, tmp_path):
+    assert message in bad_input_message(script, flags, tmp_path)
+
+
+# --- 4. (the loader's cache and folder cases are in test_mnist_data.py) ------------------------
+# --- 5. malformed results for visualize.py and make_gifs.py ------------------------------------
+
+
+def tiny_results(monkeypatch, folder):
+    monkeypatch.setattr(gl, "load_mnist", fake_mnist)
+    gl.main(TINY["ghost_logit_distill.py"][1] + ["--seeds", "0", "--quiet", "--out", str(folder / "seeds.json")])
+    gl.main(TINY["ghost_logit_distill.py"][1] + ["--sweep", "n_ghost=2,3", "--quiet",
+                                                 "--out", str(folder / "sweep_n_ghost.json")])
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "not a readable results file"),
+    ('{"experiment": "ghost_logit", "groups": [', "not a readable results file"),
+    ("not json", "not a readable results file"),
+    ("[]", "a JSON list, not an object"),
+    ('{"experiment": "subclass"}', "holds 'subclass' results, not 'ghost_logit' ones"),
+    ('{"experiment": "ghost_logit"}', "lack what the figures need (KeyError: 'groups')"),
+])
+def test_malformed_results_are_one_line_and_no_figure_is_rewritten(content, message, monkeypatch, tmp_path):
+    folder = tmp_path / "ghost_logit"
+    tiny_results(monkeypatch, folder)
+    (folder / "sweep_loss.json").write_text(content)  # a bad sweep file next to good ones
+    with pytest.raises(visualize.ResultsError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        visualize.main(["ghost_logit", "--results", str(folder)])
+    assert not list(folder.glob("*.png"))  # all or nothing: not even the good figures
+    (folder / "seeds.json").write_text(content)
+    with pytest.raises(visualize.ResultsError):
+        make_gifs.main(["ghost_logit", "--results", str(folder)])
+    assert not list(folder.glob("*.gif"))
+
+
+def test_results_folder_is_relative_to_the_working_directory(monkeypatch, tmp_path):
+    tiny_results(monkeypatch, tmp_path / "runs" / "ghost_logit")
+    monkeypatch.chdir(tmp_path)
+    visualize.main(["ghost_logit", "--results", os.path.join("runs", "ghost_logit")])
+    assert (tmp_path / "runs" / "ghost_logit" / "accuracy_per_epoch.png").exists()
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "make_gifs.py"), "ghost_logit", "--results",
+                             "ghost_logit"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert "no such results file" in one_line_error(result) and not (tmp_path / "ghost_logit").exists()
+
+
+# --- 6. Ctrl-C ---------------------------------------------------------------------------------
+
+
+def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path):
+    out = tmp_path / "r.json"
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "ghost_logit_distill.py"), "--n-noise", "20000",
+                                "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "HINTON_DATA_DIR": real_data_dir("mnist")})
+    assert process.stdout.readline() == "-- seed 0\n" and "teacher epoch 1/" in process.stdout.readline()
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 1 and stderr.strip() == "interrupted: nothing was written"
+    assert not out.exists() and set(os.listdir(tmp_path)) <= {"cache"}  # the data cache only
+
+
+# --- 7. determinism ----------------------------------------------------------------------------
+
+
+def without_timings(value):
+    if isinstance(value, dict):
+        return {k: without_timings(v) for k, v in value.items()
+                if k not in ("timings", "wall_time_s", "environment", "teacher_cached")}
+    if isinstance(value, list):
+        return [without_timings(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("script", sorted(TINY))
+def test_same_seed_and_threads_give_the_same_results_file(script, monkeypatch, tmp_path):
+    module, flags = TINY[script]
+    monkeypatch.setattr(module, "load_mnist", fake_mnist)
+    extra = ["--cache-dir", str(tmp_path / "teachers"), "--no-cache"] if module is oc else []
+    first, second = (module.main(flags + extra + ["--seeds", "3", "4", "--quiet", "--out", str(tmp_path / name)])
+                     for name in ("a.json", "b.json"))
+    assert json.loads((tmp_path / "a.json").read_text())["environment"]["blas_threads"] >= 1
+    assert without_timings(first) == without_timings(second)
