@@ -237,19 +237,22 @@ def evaluate(net, x, digits, split):
 def kmeans(x, k, rng, iterations=30):
     """Plain Lloyd's k-means with k-means++ seeding (the unsupervised baseline)."""
     centres = [x[rng.integers(len(x))]]
+    d2 = ((x - centres[0]) ** 2).sum(axis=1)  # squared distance to the nearest centre so far
     for _ in range(1, k):
-        d2 = np.min([((x - c) ** 2).sum(axis=1) for c in centres], axis=0)
         centres.append(x[rng.choice(len(x), p=d2 / d2.sum())])
+        d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(axis=1))
     centres = np.array(centres)
+    x_norms = (x * x).sum(axis=1, keepdims=True)
     for _ in range(iterations):
-        assign = nearest(x, centres)
+        assign = nearest(x, centres, x_norms)
         centres = np.array([x[assign == j].mean(axis=0) if np.any(assign == j) else centres[j] for j in range(k)])
     return centres
 
 
-def nearest(x, centres):
-    d2 = (x * x).sum(axis=1, keepdims=True) - 2 * x @ centres.T + (centres * centres).sum(axis=1)
-    return d2.argmin(axis=1)
+def nearest(x, centres, x_norms=None):
+    """Index of each row's nearest centre (``x_norms``: the rows' squared norms, if known)."""
+    x_norms = (x * x).sum(axis=1, keepdims=True) if x_norms is None else x_norms
+    return (x_norms - 2 * x @ centres.T + (centres * centres).sum(axis=1)).argmin(axis=1)
 
 
 def baselines(data, split, rng):

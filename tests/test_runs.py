@@ -130,3 +130,59 @@ def test_sweep_variants_copy_the_settings():
     args = argparse.Namespace(lr=1.0, sweep=("lr", [2.0, 3.0]))
     variants = runs.sweep_variants(args)
     assert [(v, a.lr) for v, a in variants] == [(2.0, 2.0), (3.0, 3.0)] and args.lr == 1.0
+
+
+PARALLEL_TINY = {
+    "subclass_distill.py": ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16"],
+    "ghost_logit_distill.py": ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16",
+                               "--n-noise", "1000"],
+    "omitted_class_distill.py": ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--teacher-hidden", "16",
+                                 "--student-hidden", "16", "--probe-size", "1000", "--no-cache"],
+}
+
+
+@pytest.mark.parametrize("script", sorted(PARALLEL_TINY))
+def test_jobs_2_gives_the_results_of_jobs_1_at_the_workers_thread_count(script, tmp_path):
+    from conftest import real_data_dir
+    per_worker = max(1, (os.cpu_count() or 1) // 2)
+    env = {**os.environ, "HINTON_DATA_DIR": real_data_dir("mnist")}
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env.pop(var, None)
+    flags = PARALLEL_TINY[script] + ["--seeds", "0", "1", "--quiet"]
+    if script.startswith("omitted"):
+        flags += ["--cache-dir", str(tmp_path / "teachers")]
+    results = {}
+    for jobs, extra_env in ((1, {"OPENBLAS_NUM_THREADS": str(per_worker)}), (2, {})):
+        out = tmp_path / f"jobs{jobs}.json"
+        done = subprocess.run([sys.executable, os.path.join(ROOT, script), *flags, "--jobs", str(jobs),
+                               "--out", str(out)], capture_output=True, text=True, timeout=300,
+                              env={**env, **extra_env})
+        assert done.returncode == 0, done.stderr
+        results[jobs] = json.loads(out.read_text())
+    assert results[2]["environment"]["jobs"] == 2
+    assert [r["blas_threads"] for r in results[2]["groups"][0]["runs"]] == [per_worker, per_worker]  # in force
+
+    def comparable(value):
+        if isinstance(value, dict):
+            return {k: comparable(v) for k, v in value.items() if k not in ("timings", "wall_time_s", "environment")}
+        return [comparable(v) for v in value] if isinstance(value, list) else value
+    assert comparable(results[1]) == comparable(results[2])
+
+
+@pytest.mark.parametrize("value, message", [("0", "--jobs must be >= 1"), ("-2", "--jobs must be >= 1"),
+                                            ("1.5", "invalid int value: '1.5'")])
+def test_bad_jobs_is_one_line_exit_2(value, message, tmp_path):
+    out = tmp_path / "r.json"
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "ghost_logit_distill.py"), "--jobs", value,
+                             "--out", str(out)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and message in result.stderr
+    assert not out.exists()
+
+
+def test_one_blas_thread_per_worker_unless_the_user_says_otherwise(monkeypatch):
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert [runs.blas_threads(jobs) for jobs in (1, 2, 8, 16)] == [8, 4, 1, 1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert runs.blas_threads(2) is None  # the user's setting wins
