@@ -15,14 +15,20 @@ torch.optim.Adam with its defaults, the same batches, default threads) and the
 ratio numpy/PyTorch is printed.  ``--naive`` adds a straightforward numpy MLP
 (fresh arrays every step, whole-array Adam) to show what the buffers buy.
 
-    python bench_mlp.py --naive --out viz/bench/bench_mlp.json
-    python visualize.py --readme     # README's performance table from that JSON
+``--pipelines`` also times each experiment's default recipe end to end, cut
+short (see PIPELINES), for one seed and for five seeds with ``--jobs 2``.
+
+    python bench_mlp.py --naive --pipelines --out viz/bench/bench_mlp.json
+    python visualize.py --readme     # README's performance tables from that JSON
 
 Timing is not a test: numbers depend on the machine, and the BLAS kernel that
 OpenBLAS picks (OPENBLAS_CORETYPE) is reported, never overridden.
 """
 
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -36,6 +42,37 @@ WORKLOADS = {
     "W3": {"sizes": [784, 800, 800, 10], "batch": 128, "n": 54000, "loss": "soft", "T": 20.0},
     "W4": {"sizes": [784, 256, 256, 13], "batch": 256, "n": 60000, "loss": "ce"},
 }
+
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+PIPELINES = {  # each experiment's default recipe with fewer epochs: (script, flags)
+    "subclass": ("subclass_distill.py", ["--n-epochs-teacher", "3", "--n-epochs-student", "3"]),
+    "ghost_logit": ("ghost_logit_distill.py", ["--n-epochs-teacher", "2", "--n-epochs-student", "2"]),
+    "omitted_class": ("omitted_class_distill.py", ["--n-epochs-teacher", "1", "--n-epochs-student", "1",
+                                                   "--no-cache"]),
+}
+
+
+def time_pipelines(names):
+    """Wall seconds of each experiment's pipeline (PIPELINES) as a user runs it: one seed, then
+    five seeds with --jobs 2 (teachers are never taken from a cache)."""
+    rows = []
+    for name in names:
+        script, flags = PIPELINES[name]
+        row = {"experiment": name, "flags": flags}
+        for key, seeds in (("one_seed_s", ["--seed", "0"]),
+                           ("five_seeds_jobs2_s", ["--seeds", "0", "1", "2", "3", "4", "--jobs", "2"])):
+            with tempfile.TemporaryDirectory() as tmp:
+                cache = ["--cache-dir", tmp] if name == "omitted_class" else []
+                start = time.perf_counter()
+                subprocess.run([sys.executable, os.path.join(ROOT, script), *flags, *seeds, *cache, "--quiet",
+                                "--out", os.path.join(tmp, "r.json")], check=True)
+                row[key] = time.perf_counter() - start
+        row["five_seeds_speedup"] = 5 * row["one_seed_s"] / row["five_seeds_jobs2_s"]
+        rows.append(row)
+        print(f"{name}: one seed {row['one_seed_s']:.1f} s; five seeds, --jobs 2: {row['five_seeds_jobs2_s']:.1f} s "
+              f"({row['five_seeds_speedup']:.2f}x five sequential seeds)", flush=True)
+    return rows
 
 
 def synthetic_data(spec, seed=0):
@@ -243,6 +280,11 @@ def markdown_table(results):
                  f"{row['torch_s']:.2f}" if "torch_s" in row else "-",
                  f"{row['numpy_over_torch']:.2f}" if "numpy_over_torch" in row else "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    if results.get("pipelines"):
+        lines += ["", "| experiment (default recipe, fewer epochs) | one seed, s | five seeds with --jobs 2, s | "
+                      "speed-up over five one-seed runs |", "|---|---|---|---|"]
+        lines += [f"| {row['experiment']} `{' '.join(row['flags'])}` | {row['one_seed_s']:.1f} | "
+                  f"{row['five_seeds_jobs2_s']:.1f} | {row['five_seeds_speedup']:.2f}x |" for row in results["pipelines"]]
     return "\n".join(lines)
 
 
@@ -253,11 +295,15 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed epochs per workload after the warm-up (>= 1)")
     parser.add_argument("--naive", action="store_true", help="also time a straightforward numpy MLP")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is importable")
+    parser.add_argument("--pipelines", nargs="*", choices=list(PIPELINES), metavar="EXPERIMENT",
+                        help="also time these experiments end to end (no name: all three; needs the data)")
     parser.add_argument("--out", metavar="JSON", help="write the results to this JSON file")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     results = run_benchmark(args.workloads, args.repeats, args.naive, not args.no_torch)
+    if args.pipelines is not None:
+        results["pipelines"] = time_pipelines(args.pipelines or list(PIPELINES))
     if args.out:
         save_json(results, args.out)
         print(f"wrote {args.out}")

@@ -25,9 +25,9 @@ import time
 import numpy as np
 
 import runs
-from mlp_numpy import (MLP, Adam, confusion_matrix, cross_entropy, distillation_loss, minibatches,
+from mlp_numpy import (MLP, Adam, affine, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import PIXELS, Dataset, load_mnist
+from mnist_data import PIXELS, Dataset, load_mnist, with_validation
 
 # ----------------------------------------------------------------------------
 # Configuration: every flag's default is the default recipe
@@ -38,6 +38,7 @@ PRESETS = {
     "reference": {"lr_student": 3e-4},
 }
 TASKS = {"digits": list(range(10)), "binary01": [0, 1]}
+AFFINE = {"max_degrees": 60, "max_shift": 4}  # --augment affine: rotation and shift (in pixels) of each image
 
 PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, data order and noise")
 PARSER.add_argument("--n-ghost", type=int, default=3, above=0, at_most=1000, help="number of ghost logits m")
@@ -63,6 +64,12 @@ PARSER.add_argument("--n-noise", type=int, default=60000, above=0, at_most=60000
                     help="noise images per student epoch")
 PARSER.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost",
                     help="what the students match: the ghost logits only, or all logits (upper reference)")
+PARSER.add_argument("--augment", choices=["none", "affine"], default="none",
+                    help=f"teacher only: each training image rotated by up to ±{AFFINE['max_degrees']} degrees and "
+                         f"shifted by up to {AFFINE['max_shift']} pixels")
+PARSER.add_argument("--eval-on", choices=["test", "validation"], default="test",
+                    help="what accuracy is measured on: the test set (the report), or the 10,000 training images "
+                         "that no network trains on (choosing a recipe; the test set is then not even loaded)")
 
 
 def check(args):
@@ -80,8 +87,9 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    """MNIST (or Fashion-MNIST) scaled to [-1, 1], restricted to the task's classes (labels 0..k-1)."""
-    data = load_mnist(args.dataset, args.data_dir)
+    """MNIST (or Fashion-MNIST) scaled to [-1, 1], restricted to the task's classes (labels 0..k-1),
+    without the validation images in the training set."""
+    data = with_validation(load_mnist(args.dataset, args.data_dir), args.eval_on)
     classes = TASKS[args.task]
     splits = []
     for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
@@ -175,11 +183,14 @@ def make_networks(sizes, seed_init, seed_other):
 
 
 def train_teacher(net, data, n_classes, args, rng, log):
+    """Cross-entropy on the class logits, on (with --augment affine: rotated and shifted) training images."""
     opt = Adam(net.params, lr=args.lr)
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
         start, losses = time.perf_counter(), []
         for xb, yb in minibatches((data.x_train, data.y_train), args.batch_size, rng):
+            if args.augment == "affine":
+                xb = affine(xb, AFFINE["max_degrees"], AFFINE["max_shift"], rng, fill=-1.0)  # -1: background
             loss, grad = class_logit_loss(net.forward(xb), yb, n_classes)
             net.backward(grad)
             opt.step(net.grads)
@@ -271,13 +282,18 @@ def headline(s):
 
 
 def out_name(args):
+    """[validation_][DATASET_TASK_][PRESET_][affine_][all-logits_](sweep_KEY|seeds|seedN).json"""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.distill_logits == "all":
         name = f"all-logits_{name}"
+    if args.augment != "none":
+        name = f"{args.augment}_{name}"
     if args.preset != "default":
         name = f"{args.preset}_{name}"
     if args.task != "digits" or args.dataset != "mnist":
         name = f"{args.dataset}_{args.task}_{name}"
+    if args.eval_on == "validation":
+        name = f"validation_{name}"
     return name + ".json"
 
 

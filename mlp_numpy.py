@@ -377,6 +377,30 @@ def jitter(images, max_shift, rng, side=28):
     return np.take_along_axis(padded, _shift_table(side, k)[(dy + k) * (2 * k + 1) + dx + k], axis=1)
 
 
+def affine(images, max_degrees, max_shift, rng, fill=0.0, side=28):
+    """Rotate each flattened side x side image about its centre by its own random angle in
+    [-max_degrees, max_degrees] and shift it by up to max_shift pixels in each direction
+    (bilinear interpolation; pixels from outside the image are ``fill``)."""
+    n = len(images)
+    angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))[:, None]
+    dy, dx = (rng.uniform(-max_shift, max_shift, (2, n)))[:, :, None]
+    centre = (side - 1) / 2
+    out_y, out_x = (np.indices((side, side)).reshape(2, 1, -1) - centre)
+    # Where each output pixel comes from: undo the shift, then the rotation.
+    y, x = out_y - dy, out_x - dx
+    src_y = np.cos(angle) * y + np.sin(angle) * x + centre
+    src_x = -np.sin(angle) * y + np.cos(angle) * x + centre
+    y0, x0 = np.floor(src_y), np.floor(src_x)
+    wy, wx = (src_y - y0).astype(images.dtype), (src_x - x0).astype(images.dtype)
+    padded = np.pad(images.reshape(n, side, side), ((0, 0), (1, 1), (1, 1)), constant_values=fill).reshape(n, -1)
+
+    def at(yy, xx):  # pixel (yy, xx) of each image; anything off the image lands on the fill border
+        yy, xx = np.clip(yy, -1, side).astype(np.int64) + 1, np.clip(xx, -1, side).astype(np.int64) + 1
+        return np.take_along_axis(padded, yy * (side + 2) + xx, axis=1)
+    return ((1 - wy) * ((1 - wx) * at(y0, x0) + wx * at(y0, x0 + 1))
+            + wy * ((1 - wx) * at(y0 + 1, x0) + wx * at(y0 + 1, x0 + 1)))
+
+
 @functools.lru_cache(maxsize=None)
 def _shift_table(side, k):
     """Row (dy + k) * (2k + 1) + (dx + k): where each output pixel of an image

@@ -42,6 +42,8 @@ import numpy as np
 ENV_VAR = "HINTON_DATA_DIR"
 SIDE = 28  # images are SIDE x SIDE
 PIXELS = SIDE * SIDE
+VALIDATION_SHARE = 1 / 6  # of the training images, held out for choosing recipes (10,000 of MNIST's 60,000)
+VALIDATION_SEED = 1000    # fixed: the split is the same in every run
 DOWNLOAD_TIMEOUT = 30  # seconds per request
 
 SPLIT_FILES = {  # split -> (images file, labels file)
@@ -114,6 +116,21 @@ def load_mnist(dataset="mnist", data_dir=None, download=True):
         np.divide(x, 255, out=x)
         splits += [x, labels.astype(np.int64)]
     return Dataset(*splits)
+
+
+def with_validation(data, evaluate_on="test", share=VALIDATION_SHARE):
+    """``data`` with a ``share`` of its training images held out (fixed, and class-stratified:
+    each class gives that share of its images), so that no network trains on them.  ``evaluate_on=
+    "validation"`` puts them where the test set was (and drops the test set, so choosing a
+    recipe cannot even read it); ``"test"`` keeps the test set for the final report."""
+    rng = np.random.default_rng(VALIDATION_SEED)
+    held_out = np.zeros(len(data.y_train), bool)
+    for c in np.unique(data.y_train):
+        rows = np.flatnonzero(data.y_train == c)
+        held_out[rng.permutation(rows)[:round(share * len(rows))]] = True
+    x_eval, y_eval = ((data.x_train[held_out], data.y_train[held_out]) if evaluate_on == "validation"
+                      else (data.x_test, data.y_test))
+    return Dataset(data.x_train[~held_out], data.y_train[~held_out], x_eval, y_eval)
 
 
 def parse_idx(raw, name, ndim):

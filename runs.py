@@ -348,7 +348,11 @@ def parallel_runs(experiment, args, variants, seeds, threads):
                                          args.quiet)
              for value, variant in variants for seed in seeds]
     with joblib.parallel_config(backend=args.backend, n_jobs=args.jobs):
-        return joblib.Parallel()(tasks)
+        records = joblib.Parallel()(tasks)
+    if args.backend == "loky":  # stop the idle workers now rather than at exit
+        from joblib.externals.loky import get_reusable_executor
+        get_reusable_executor().shutdown(wait=True)
+    return records
 
 
 def blas_threads(jobs):

@@ -154,6 +154,24 @@ def ghost_figures(folder):
     ax.legend(fontsize=8)
     figures["accuracy_per_epoch.png"] = png(fig)
 
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    shown = [("seeds.json", "test set", "o")] + [("validation_seeds.json", "validation", "^")] * os.path.exists(
+        os.path.join(folder, "validation_seeds.json"))
+    for i, (name, where, marker) in enumerate(shown):
+        seed_runs = load(folder, name, "ghost_logit")["groups"][0]["runs"]
+        for x, (who, color) in enumerate((("same_init", "tab:blue"), ("cross_init", "tab:red"),
+                                          ("untrained", "tab:gray"))):
+            accs = [100 * r["metrics"][who]["test_acc"] for r in seed_runs]
+            jitter_x = x + 0.25 * (i - 0.5) * (len(shown) > 1) + np.linspace(-0.08, 0.08, len(accs))
+            ax.scatter(jitter_x, accs, color=color, marker=marker, s=22, alpha=0.8,
+                       label=f"{where}, seeds {seed_runs[0]['seed']}-{seed_runs[-1]['seed']}" if x == 0 else None)
+    ax.axhline(10, color="gray", ls=":", lw=1)
+    ax.set(xticks=range(3), xticklabels=["same-init student", "cross-init student", "untrained (shared init)"],
+           ylabel="accuracy (%)", ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, loc="center right")
+    figures["seed_distribution.png"] = png(fig)
+
     for name, label in existing(folder, GHOST_SWEEPS):
         groups = load(folder, name, "ghost_logit")["groups"]
         values = [str(g["sweep_value"]) for g in groups]

@@ -39,3 +39,16 @@ def test_synthetic_data_is_learnable_by_the_shapes_it_claims():
     assert 0.7 < np.mean(x == 0) < 0.9
     _, soft = bench_mlp.synthetic_data({"sizes": [784, 8, 10], "n": 50, "loss": "soft"})
     assert np.allclose(soft.sum(axis=1), 1, atol=1e-5)
+
+
+def test_pipeline_timings_run_each_script_and_land_in_the_table(monkeypatch):
+    from conftest import real_data_dir
+    monkeypatch.setenv("HINTON_DATA_DIR", real_data_dir("mnist"))
+    monkeypatch.setattr(bench_mlp, "PIPELINES", {"ghost_logit": ("ghost_logit_distill.py", [
+        "--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "8", "--n-noise", "500"])})
+    rows = bench_mlp.time_pipelines(["ghost_logit"])
+    assert rows[0]["five_seeds_speedup"] == pytest.approx(5 * rows[0]["one_seed_s"] / rows[0]["five_seeds_jobs2_s"])
+    table = bench_mlp.markdown_table({"environment": {"cpu": "x", "n_cpus": 2, "python": "3", "numpy": "2", "blas": "b",
+                                                      "blas_core": "k"}, "torch": None, "gemm_peak_gflops": 1.0,
+                                      "repeats": 1, "workloads": [], "pipelines": rows})
+    assert "| ghost_logit `--n-epochs-teacher 1" in table

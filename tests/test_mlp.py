@@ -170,3 +170,21 @@ def test_jitter_shifts_within_range_and_keeps_mass():
     assert len(shifts) == 25  # every shift in [-2, 2]^2 occurs
     assert np.array_equal(out, mn.jitter(flat, 2, np.random.default_rng(1)))
     assert np.array_equal(mn.jitter(flat, 0, rng), flat)
+
+
+def test_affine_keeps_shape_and_range_is_seeded_and_is_the_identity_at_zero():
+    rng = np.random.default_rng(0)
+    images = rng.random((50, 784), dtype=np.float32)
+    assert np.array_equal(mn.affine(images, 0, 0, rng), images)
+    out = mn.affine(images, 60, 4, np.random.default_rng(1))
+    assert out.shape == images.shape and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    assert np.array_equal(out, mn.affine(images, 60, 4, np.random.default_rng(1)))
+    assert not np.allclose(out, images)
+    # With the largest draw (+max_degrees, +max_shift): a 90-degree turn of a centred vertical bar is
+    # the horizontal bar, and a shift moves the content and fills from outside with ``fill``.
+    largest = type("Largest", (), {"uniform": staticmethod(lambda low, high, size: np.full(size, float(high)))})()
+    bar = np.zeros((28, 28), np.float32)
+    bar[4:24, 13:15] = 1
+    assert np.allclose(mn.affine(bar.reshape(1, -1), 90, 0, largest).reshape(28, 28), bar.T, atol=1e-5)
+    shifted = mn.affine(bar.reshape(1, -1), 0, 2, largest, fill=-1.0).reshape(28, 28)
+    assert np.allclose(shifted[2:, 2:], bar[:-2, :-2]) and np.all(shifted[:2] == -1) and np.all(shifted[:, :2] == -1)

@@ -266,3 +266,21 @@ def test_unreadable_gz_says_so_not_that_it_is_bad_gzip(tiny, tmp_path, monkeypat
     monkeypatch.setattr(mnist_data.gzip, "open", no_permission)
     with pytest.raises(mnist_data.DataError, match=r"\.gz: cannot read \(Permission denied\)"):
         mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)
+
+
+def test_validation_split_is_fixed_stratified_and_disjoint():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 10, 3000)
+    x = np.arange(3000, dtype=np.float32)[:, None] * np.ones((1, 4), np.float32)  # row i holds i
+    data = mnist_data.Dataset(x, y, -np.ones((7, 4), np.float32), np.arange(7) % 10)
+    held = mnist_data.with_validation(data, "validation", share=1 / 6)
+    kept = mnist_data.with_validation(data, "test", share=1 / 6)
+    train_rows, val_rows = set(held.x_train[:, 0].astype(int)), set(held.x_test[:, 0].astype(int))
+    assert not train_rows & val_rows and len(train_rows | val_rows) == 3000  # disjoint, nothing lost
+    assert abs(len(val_rows) - 500) <= 5
+    for c in range(10):  # each class gives its share
+        assert abs(np.mean(held.y_test == c) - np.mean(y == c)) < 0.01
+    again = mnist_data.with_validation(data, "validation", share=1 / 6)
+    assert np.array_equal(again.x_test, held.x_test)  # the same split every time
+    assert np.array_equal(kept.x_train, held.x_train) and np.array_equal(kept.x_test, data.x_test)
+    assert not np.isin(-1, held.x_test)  # in validation mode the test set is not there at all
