@@ -138,6 +138,11 @@ class ExperimentParser(Parser):
         problems = [f"give --{a.replace('_', '-')} or --{b.replace('_', '-')}, not both"
                     for a, b in self.exclusive if getattr(given, a) is not unset and getattr(given, b) is not unset]
         problems += self.problems(args, check)
+        if args.backend != "loky":
+            from joblib.parallel import BACKENDS
+            if args.backend not in {*BACKENDS, "dask", "ray"}:
+                problems.append(f"--backend {args.backend!r} is not a joblib backend "
+                                f"(choose from {', '.join(sorted({*BACKENDS, 'dask', 'ray'}))})")
         if args.seeds and len(set(args.seeds)) < len(args.seeds):
             problems.append(f"--seeds lists a seed twice ({' '.join(map(str, args.seeds))})")
         if args.sweep:

@@ -89,26 +89,29 @@ def sweep_label(value):
 # Ghost-logit subliminal learning
 # ----------------------------------------------------------------------------
 
-GHOST_MAIN = [("reference_seeds.json", "reference (Cloud et al. settings)"),
-              ("seeds.json", "default recipe")]
-GHOST_SWEEPS = [("reference_sweep_lr_student.json", "student learning rate (reference recipe)"),
-                ("reference_sweep_n_epochs_student.json", "student epochs (reference recipe)"),
-                ("sweep_n_ghost.json", "ghost logits m"),
-                ("sweep_loss.json", "student loss"),
-                ("sweep_temperature.json", "KL temperature T"),
-                ("sweep_normalize_logits.json", "MSE on standardised logits"),
-                ("sweep_hidden.json", "hidden width"),
-                ("sweep_n_epochs_student.json", "student epochs"),
-                ("sweep_noise.json", "noise distribution")]
+GHOST_MAIN = [("reference_seeds.json", "reference (Cloud et al.: KL, 5 student epochs, lr 3e-4)"),
+              ("seeds.json", "default recipe (MSE, 10 student epochs, lr 1e-3)")]
 GHOST_OTHER = [("all-logits_seeds.json", "upper reference: students match all 13 logits"),
+               ("affine_seeds.json", "teacher trained on rotated and shifted digits"),
                ("mnist_binary01_seeds.json", "MNIST 0 vs 1 (chance 50 %)"),
+               ("mnist_binary01_affine_seeds.json", "MNIST 0 vs 1, rotated and shifted teacher"),
                ("fashion-mnist_digits_seeds.json", "Fashion-MNIST")]
+GHOST_SWEEPS = [("validation_sweep_loss.json", "student loss (5 student epochs)"),
+                ("validation_kl_sweep_n_epochs_student.json", "student epochs, KL"),
+                ("validation_mse_sweep_n_epochs_student.json", "student epochs, MSE"),
+                ("validation_mse_sweep_lr_student.json", "student learning rate, MSE (5 student epochs)"),
+                ("validation_sweep_n_ghost.json", "ghost logits m"),
+                ("validation_sweep_normalize_logits.json", "MSE on standardised logits"),
+                ("validation_sweep_hidden.json", "hidden width"),
+                ("validation_sweep_noise.json", "noise distribution"),
+                ("validation_fashion-mnist_digits_sweep_n_epochs_student.json", "Fashion-MNIST: student epochs"),
+                ("validation_fashion-mnist_digits_sweep_n_epochs_teacher.json", "Fashion-MNIST: teacher epochs")]
 
 
 def ghost_main_table():
     rows = ["| recipe | seeds | teacher | same-init student | cross-init student | untrained | "
-            "CKA to teacher: same / cross / untrained | seconds per seed |",
-            "|---|---|---|---|---|---|---|---|"]
+            "worst seed: same-init / cross-init | CKA to teacher: same / cross / untrained | seconds per seed |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, label in existing(GHOST, GHOST_MAIN + GHOST_OTHER):
         result = load(GHOST, name, "ghost_logit")
         group = result["groups"][0]
@@ -117,18 +120,22 @@ def ghost_main_table():
                for k in ("same_init", "cross_init", "untrained")]
         seconds = np.mean([r["timings"]["total_s"] for r in runs])
         rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher'])} | **{mean_std(s['same_init'])}** | "
-                    f"{mean_std(s['cross_init'])} | {mean_std(s['untrained'])} | {cka[0]:.2f} / {cka[1]:.2f} / {cka[2]:.2f} | "
-                    f"{seconds:.1f} |")
+                    f"{mean_std(s['cross_init'])} | {mean_std(s['untrained'])} | "
+                    f"{pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])} | "
+                    f"{cka[0]:.2f} / {cka[1]:.2f} / {cka[2]:.2f} | {seconds:.1f} |")
     return "\n".join(rows)
 
 
 def ghost_sweep_table():
-    rows = ["| setting | value | seeds | same-init student | cross-init student | teacher |", "|---|---|---|---|---|---|"]
+    rows = ["| setting | value | seeds | same-init student | cross-init student | worst seed: same-init / cross-init "
+            "| teacher | seconds per seed |", "|---|---|---|---|---|---|---|---|"]
     for name, label in existing(GHOST, GHOST_SWEEPS):
         for group in load(GHOST, name, "ghost_logit")["groups"]:
             s = group["summary"]
+            seconds = np.mean([r["timings"]["total_s"] for r in group["runs"]])
             rows.append(f"| {label} | {group['sweep_value']} | {s['same_init']['n']} | {mean_std(s['same_init'])} | "
-                        f"{mean_std(s['cross_init'])} | {mean_std(s['teacher'])} |")
+                        f"{mean_std(s['cross_init'])} | {pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])} | "
+                        f"{mean_std(s['teacher'])} | {seconds:.1f} |")
     return "\n".join(rows)
 
 

@@ -117,6 +117,7 @@ def test_divergence_stops_the_run():
     (["--seeds", "0", "0"], "--seeds lists a seed twice"),
     (["--lr", "inf"], "--lr must be a finite number"),
     (["--batch-size", "0"], "--batch-size must be positive"),
+    (["--jobs", "2", "--backend", "fooo"], "is not a joblib backend"),
 ])
 def test_shared_bad_flags_are_one_line(script, flags, message, tmp_path):
     out = tmp_path / "r.json"
