@@ -417,13 +417,12 @@ def run(args, seed, data, log=print):
     keep = transfer_mask(data.y_train, omitted)
     x_transfer, y_transfer = data.x_train[keep], data.y_train[keep]
     soft_targets = softmax(teacher.net.predict_logits(x_transfer), args.temperature).astype(np.float32)
-    arrays = (x_transfer, soft_targets) + ((y_transfer,) if args.hard_weight else ())
     samples = sample_rows(data.y_test, omitted)
     sizes = [PIXELS, args.student_hidden, args.student_hidden, N_CLASSES]
     student = MLP(sizes, seed=seeds.student_init)
     student_history = train_student(
-        student, arrays, lambda logits, soft, *labels: student_loss(logits, soft, labels and labels[0],
-                                                                    args.temperature, args.hard_weight),
+        student, (x_transfer, soft_targets, y_transfer),
+        lambda logits, soft, labels: student_loss(logits, soft, labels, args.temperature, args.hard_weight),
         data, omitted, args, np.random.default_rng(seeds.student_data), log, samples=data.x_test[samples])
     timings["student_s"] = time.perf_counter() - start
 

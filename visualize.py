@@ -176,7 +176,8 @@ def ghost_figures(folder):
     ax.set(xticks=range(3), xticklabels=["same-init student", "cross-init student", "untrained (shared init)"],
            ylabel="accuracy (%)", ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise")
     ax.title.set_fontsize(9)
-    ax.legend(fontsize=8, loc="center right")
+    for handle in ax.legend(fontsize=8, loc="center right").legend_handles:  # the marker says where, not who
+        handle.set_color("gray")
     figures["seed_distribution.png"] = png(fig)
 
     for name, label in existing(folder, GHOST_SWEEPS):

@@ -130,7 +130,7 @@ def tiny_results(monkeypatch, folder):
     monkeypatch.setattr(gl, "load_mnist", fake_mnist)
     gl.main(TINY["ghost_logit_distill.py"][1] + ["--seeds", "0", "--quiet", "--out", str(folder / "seeds.json")])
     gl.main(TINY["ghost_logit_distill.py"][1] + ["--sweep", "n_ghost=2,3", "--quiet",
-                                                 "--out", str(folder / "sweep_n_ghost.json")])
+                                                 "--out", str(folder / "validation_sweep_n_ghost.json")])
 
 
 @pytest.mark.parametrize("content, message", [
@@ -144,7 +144,7 @@ def tiny_results(monkeypatch, folder):
 def test_malformed_results_are_one_line_and_no_figure_is_rewritten(content, message, monkeypatch, tmp_path):
     folder = tmp_path / "ghost_logit"
     tiny_results(monkeypatch, folder)
-    (folder / "sweep_loss.json").write_text(content)  # a bad sweep file next to good ones
+    (folder / "validation_sweep_loss.json").write_text(content)  # a bad sweep file next to good ones
     with pytest.raises(visualize.ResultsError, match=message.replace("(", r"\(").replace(")", r"\)")):
         visualize.main(["ghost_logit", "--results", str(folder)])
     assert not list(folder.glob("*.png"))  # all or nothing: not even the good figures
