@@ -26,10 +26,10 @@ import time
 import numpy as np
 
 import runs
-from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, group_logsumexp,
+from mlp_numpy import (MLP, Adam, affine, confusion_matrix, distillation_loss, group_logsumexp,
                        grouped_cross_entropy, jitter, logsumexp, minibatches, softmax, standardize,
                        standardize_backward)
-from mnist_data import PIXELS, load_mnist
+from mnist_data import PIXELS, load_mnist, with_validation
 
 # ----------------------------------------------------------------------------
 # Configuration: every flag's default is the default recipe
@@ -57,12 +57,18 @@ PARSER.add_argument("--consistency-weight", type=float, default=1.0, at_least=0,
                     help="weight of a loss that makes the teacher's sub-logit softmax the same on a "
                          "randomly shifted copy of each image (0: off)")
 PARSER.add_argument("--jitter", type=int, default=2, at_least=0, at_most=8, help="max shift in pixels of those copies")
+PARSER.add_argument("--rotate", type=float, default=0.0, at_least=0, at_most=180,
+                    help="max rotation in degrees of those copies (0: whole-pixel shifts only; else each copy is "
+                         "also rotated, and shifted by a real number of pixels up to --jitter, bilinearly)")
 PARSER.add_argument("--temperature", type=float, default=4.0, above=0, help="distillation temperature T (T^2 factor)")
 PARSER.add_argument("--student-hard-weight", type=float, default=0.0, at_least=0,
                     help="weight of the student's super-class cross-entropy (0: no labels at all)")
 PARSER.add_argument("--batch-size", type=int, default=128, above=0, at_most=60000, help="mini-batch size")
 PARSER.add_argument("--lr", type=float, default=1e-3, above=0, help="Adam learning rate")
 PARSER.add_argument("--weight-decay", type=float, default=1e-4, at_least=0, help="Adam L2 weight decay")
+PARSER.add_argument("--eval-on", choices=["test", "validation"], default="test",
+                    help="what recovery is measured on: the test set (the report), or the 10,000 training images "
+                         "that no network trains on (choosing a recipe; the test set is then not even loaded)")
 
 
 def check(args):
@@ -99,8 +105,8 @@ def super_labels(digits, split):
 
 
 def load_data(args):
-    """Images in [0, 1] and their digit labels."""
-    return load_mnist(args.dataset, args.data_dir)
+    """Images in [0, 1] and their digit labels, without the validation images in the training set."""
+    return with_validation(load_mnist(args.dataset, args.data_dir), args.eval_on)
 
 
 # ----------------------------------------------------------------------------
@@ -278,8 +284,9 @@ def baselines(data, split, rng):
 
 def train_teacher(net, data, split, args, rng, log):
     """Super-class labels only.  With --consistency-weight, each batch is forwarded together with
-    a randomly shifted copy, whose sub-logit softmax is pulled towards the original's (held
-    fixed): sub-classes must not depend on where a digit sits (IMSAT's self-augmentation)."""
+    a randomly shifted (with --rotate, also rotated) copy, whose sub-logit softmax is pulled
+    towards the original's (held fixed): sub-classes must not depend on where a digit sits or
+    how it leans (IMSAT's self-augmentation)."""
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
@@ -287,7 +294,8 @@ def train_teacher(net, data, split, args, rng, log):
         for xb, sb in minibatches((data.x_train, super_labels(data.y_train, split)), args.batch_size, rng):
             if args.consistency_weight:
                 n = len(xb)
-                logits = net.forward(np.concatenate([xb, jitter(xb, args.jitter, rng)]))
+                shifted = (affine(xb, args.rotate, args.jitter, rng) if args.rotate else jitter(xb, args.jitter, rng))
+                logits = net.forward(np.concatenate([xb, shifted]))
                 ce, aux, grad = teacher_loss(logits[:n], sb, args.aux_loss, args.aux_weight, args.sharpen)
                 _, grad_shifted = distillation_loss(logits[n:], softmax(logits[:n]), 1.0)
                 grad = np.concatenate([grad, args.consistency_weight * grad_shifted])
@@ -382,6 +390,8 @@ def out_name(args):
         name = f"{args.preset}_{name}"
     if args.split != PARSER.get_default("split"):
         name = f"split{args.split.replace('/', '-')}_{name}"
+    if args.eval_on == "validation":
+        name = f"validation_{name}"
     return name + ".json"
 
 
