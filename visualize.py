@@ -296,6 +296,19 @@ def subclass_figures(folder):
     ax.title.set_fontsize(9)
     figures["seed_variance.png"] = png(fig)
 
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    seeds = [r["seed"] for r in runs]
+    for who, label, color, marker in (("student", "distilled student (no labels)", "tab:green", "o"),
+                                      ("kmeans", "k-means 5+5 on pixels", "tab:olive", "s")):
+        values = [100 * (r["metrics"]["student"] if who == "student" else r["baselines"]["kmeans"])["one_to_one"]
+                  for r in runs]
+        ax.plot(range(len(seeds)), values, marker=marker, ls="none", color=color, label=label, markersize=7)
+    ax.set(xticks=range(len(seeds)), xticklabels=seeds, xlabel="seed", ylabel="1-to-1 recovery on the test set (%)",
+           ylim=(0, 100), title="every seed: the student against clustering the pixels")
+    ax.title.set_fontsize(9)
+    ax.legend(fontsize=8, loc="lower right")
+    figures["recovery_per_seed.png"] = png(fig)
+
     for name in sweep_files(folder):
         sweep = load(folder, name, "subclass")
         values = [str(g["sweep_value"]) for g in sweep["groups"]]
@@ -311,10 +324,24 @@ def subclass_figures(folder):
     return figures
 
 
+def validation_twin(config):
+    """The same recipe's student recovery on the validation split: from a validation_*.json group
+    whose settings equal ``config`` but for where it was evaluated; "-" if there is none."""
+    def recipe(settings):
+        return {k: v for k, v in settings.items() if k not in ("eval_on", "seed", "preset")}
+    for name in sorted(os.listdir(SUBCLASS)):
+        if name.startswith("validation_") and name.endswith(".json"):
+            for group in load(SUBCLASS, name, "subclass")["groups"]:
+                if recipe(group["config"]) == recipe(config):
+                    summary = group["summary"]["student_one_to_one"]
+                    return f"{mean_std(summary)} (seeds {group['runs'][0]['seed']}-{group['runs'][-1]['seed']})"
+    return "-"
+
+
 def subclass_main_table():
-    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | student any-mapping | "
-            "student best seed | k-means 5+5 1-to-1 | super-class only | seconds per seed |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | student worst / best seed | "
+            "student 1-to-1 on validation | student any-mapping | k-means 5+5 1-to-1 | super-class only | "
+            "seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, label in existing(SUBCLASS, SUBCLASS_MAIN):
         group = load(SUBCLASS, name, "subclass")["groups"][0]
         s, runs = group["summary"], group["runs"]
@@ -322,7 +349,8 @@ def subclass_main_table():
         seconds = np.mean([sum(r["timings"].values()) for r in runs])
         rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher_super_acc'])} | "
                     f"{mean_std(s['teacher_one_to_one'])} | **{mean_std(s['student_one_to_one'])}** | "
-                    f"{mean_std(s['student_any_mapping'])} | {pct(s['student_one_to_one']['max'])} | "
+                    f"{pct(s['student_one_to_one']['min'])} / {pct(s['student_one_to_one']['max'])} | "
+                    f"{validation_twin(group['config'])} | {mean_std(s['student_any_mapping'])} | "
                     f"{mean_std(s['kmeans_one_to_one'])} | {pct(super_only)} | {seconds:.0f} |")
     return "\n".join(rows)
 
