@@ -325,17 +325,18 @@ def subclass_figures(folder):
 
 
 def validation_twin(config):
-    """The same recipe's student recovery on the validation split: from a validation_*.json group
-    whose settings equal ``config`` but for where it was evaluated; "-" if there is none."""
+    """The same recipe's student recovery on the validation split: from the validation_*.json group
+    with the most seeds whose settings equal ``config`` but for where it was evaluated; "-" if none."""
     def recipe(settings):
         return {k: v for k, v in settings.items() if k not in ("eval_on", "seed", "preset")}
-    for name in sorted(os.listdir(SUBCLASS)):
-        if name.startswith("validation_") and name.endswith(".json"):
-            for group in load(SUBCLASS, name, "subclass")["groups"]:
-                if recipe(group["config"]) == recipe(config):
-                    summary = group["summary"]["student_one_to_one"]
-                    return f"{mean_std(summary)} (seeds {group['runs'][0]['seed']}-{group['runs'][-1]['seed']})"
-    return "-"
+    files = [name for name in sorted(os.listdir(SUBCLASS)) if name.startswith("validation_") and name.endswith(".json")]
+    twins = [group for name in files for group in load(SUBCLASS, name, "subclass")["groups"]
+             if recipe(group["config"]) == recipe(config)]
+    if not twins:
+        return "-"
+    group = max(twins, key=lambda g: len(g["runs"]))
+    seeds = f"seeds {group['runs'][0]['seed']}-{group['runs'][-1]['seed']}"
+    return f"{mean_std(group['summary']['student_one_to_one'])} ({seeds})"
 
 
 def subclass_main_table():

@@ -187,3 +187,35 @@ def test_one_blas_thread_per_worker_unless_the_user_says_otherwise(monkeypatch):
     assert [runs.blas_threads(jobs) for jobs in (1, 2, 8, 16)] == [8, 4, 1, 1]
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
     assert runs.blas_threads(2) is None  # the user's setting wins
+
+
+class Untouchable:
+    """Stands in for the test split: any use of it fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the test set was read ({name}) while choosing a recipe")
+
+    def __len__(self):
+        raise AssertionError("the test set was read (len) while choosing a recipe")
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError("the test set was read (as an array) while choosing a recipe")
+
+
+@pytest.mark.parametrize("module, flags", [
+    (sd, ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16", "--batch-size", "50"]),
+    (gl, ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16", "--n-noise", "256"]),
+])
+def test_choosing_a_recipe_on_validation_never_reads_the_test_set(module, flags, monkeypatch, tmp_path):
+    from conftest import fake_mnist
+    from mnist_data import Dataset
+
+    def without_test_set(*args, **kwargs):
+        data = fake_mnist()
+        return Dataset(data.x_train, data.y_train, Untouchable(), Untouchable())
+    monkeypatch.setattr(module, "load_mnist", without_test_set)
+    result = module.main(flags + ["--eval-on", "validation", "--seeds", "100", "--quiet",
+                                  "--out", str(tmp_path / "r.json")])
+    assert result["config"]["eval_on"] == "validation"
+    with pytest.raises(AssertionError, match="the test set was read"):  # and the guard itself works
+        module.main(flags + ["--quiet", "--out", str(tmp_path / "t.json")])
