@@ -171,7 +171,9 @@ def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path):
     out = tmp_path / "r.json"
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "ghost_logit_distill.py"), "--n-noise", "20000",
                                 "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "HINTON_DATA_DIR": real_data_dir("mnist")})
+                               env={**os.environ, "HINTON_DATA_DIR": real_data_dir("mnist")},
+                               # A runner started in the background passes SIGINT on as ignored; a user's shell does not.
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stdout.readline() == "-- seed 0\n" and "teacher epoch 1/" in process.stdout.readline()
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
