@@ -68,9 +68,7 @@ PARSER.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost
 PARSER.add_argument("--augment", choices=["none", "affine"], default="none",
                     help=f"teacher only: each training image rotated by up to ±{AFFINE['max_degrees']} degrees and "
                          f"shifted by up to {AFFINE['max_shift']} pixels")
-PARSER.add_argument("--eval-on", choices=["test", "validation"], default="test",
-                    help="what accuracy is measured on: the test set (the report), or the 10,000 training images "
-                         "that no network trains on (choosing a recipe; the test set is then not even loaded)")
+PARSER.add_eval_on()
 
 
 def check(args):

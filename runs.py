@@ -121,6 +121,12 @@ class ExperimentParser(Parser):
             self.not_config.add(action.dest)
         return action
 
+    def add_eval_on(self):
+        """--eval-on validation|test: the protocol for choosing a recipe without touching the test set."""
+        self.add_argument("--eval-on", choices=["test", "validation"], default="test",
+                          help="what is measured: the test set (the report), or the 10,000 training images no "
+                               "network trains on (choosing a recipe; the test set is then not even loaded)")
+
     def format_help(self):
         self._label_presets()
         return super().format_help()
@@ -324,7 +330,7 @@ def run_task(experiment, variant, seed, data, threads, log):
         # Overflow on the way to divergence is reported once, by check_finite, not by numpy per op.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             record = experiment.run(variant, seed, data, log)
-        record["blas_threads"] = environment()["blas_threads"]
+        record["blas_threads"] = blas_info().get("num_threads")
     return record
 
 
@@ -424,8 +430,7 @@ def save_json(result, path):
 def environment():
     """Python, numpy, the BLAS (library, kernel, threads: results change in the 8th digit
     between 1 and 2 threads) and the CPU: goes into every results file."""
-    from threadpoolctl import threadpool_info
-    blas = next((lib for lib in threadpool_info() if lib["user_api"] == "blas"), {})
+    blas = blas_info()
     build = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
     cpu = platform.processor() or platform.machine()
     try:
@@ -438,6 +443,12 @@ def environment():
             "blas_core": blas.get("architecture"), "blas_threads": blas.get("num_threads"),
             "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "cpu": cpu, "n_cpus": os.cpu_count(),
             "platform": platform.platform()}
+
+
+def blas_info():
+    """threadpoolctl's record of the BLAS in use (kernel, threads), or {} if there is none."""
+    from threadpoolctl import threadpool_info
+    return next((lib for lib in threadpool_info() if lib["user_api"] == "blas"), {})
 
 
 def cli(main_function, *errors):

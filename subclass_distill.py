@@ -68,9 +68,7 @@ PARSER.add_argument("--student-hard-weight", type=float, default=0.0, at_least=0
 PARSER.add_argument("--batch-size", type=int, default=128, above=0, at_most=60000, help="mini-batch size")
 PARSER.add_argument("--lr", type=float, default=1e-3, above=0, help="Adam learning rate")
 PARSER.add_argument("--weight-decay", type=float, default=1e-4, at_least=0, help="Adam L2 weight decay")
-PARSER.add_argument("--eval-on", choices=["test", "validation"], default="test",
-                    help="what recovery is measured on: the test set (the report), or the 10,000 training images "
-                         "that no network trains on (choosing a recipe; the test set is then not even loaded)")
+PARSER.add_eval_on()
 
 
 def check(args):
@@ -284,7 +282,7 @@ def baselines(data, split, rng):
 # ----------------------------------------------------------------------------
 
 
-def train_teacher(net, data, split, args, rng, log):
+def train_teacher(net, data, super_train, split, args, rng, log):
     """Super-class labels only.  With --consistency-weight, each batch is forwarded together with
     a randomly shifted (with --rotate, also rotated) copy, whose sub-logit softmax is pulled
     towards the original's (held fixed): sub-classes must not depend on where a digit sits or
@@ -293,7 +291,7 @@ def train_teacher(net, data, split, args, rng, log):
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
         start, ce_sum, aux_sum, n_batches = time.perf_counter(), 0.0, 0.0, 0
-        for xb, sb in minibatches((data.x_train, super_labels(data.y_train, split)), args.batch_size, rng):
+        for xb, sb in minibatches((data.x_train, super_train), args.batch_size, rng):
             if args.consistency_weight:
                 n = len(xb)
                 shifted = (affine(xb, args.rotate, args.jitter, rng) if args.rotate else jitter(xb, args.jitter, rng))
@@ -316,15 +314,14 @@ def train_teacher(net, data, split, args, rng, log):
     return history
 
 
-def train_student(net, teacher, data, split, args, rng, log):
+def train_student(net, teacher, data, super_train, split, args, rng, log):
     """Distil softmax(teacher sub-logits / T) on the training images; labels only if hard weight > 0."""
     targets = softmax(teacher.predict_logits(data.x_train), args.temperature).astype(np.float32)
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_student + 1):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
-        for xb, tb, sb in minibatches((data.x_train, targets, super_labels(data.y_train, split)),
-                                      args.batch_size, rng):
+        for xb, tb, sb in minibatches((data.x_train, targets, super_train), args.batch_size, rng):
             loss, grad = student_loss(net.forward(xb), tb, sb, args.temperature, args.student_hard_weight)
             net.backward(grad)
             opt.step(net.grads)
@@ -347,17 +344,19 @@ def run(args, seed, data, log=print):
     """One seed: teacher on super-class labels, then the student on its sub-logits, then the baselines."""
     seeds = runs.derived_seeds(seed, "teacher", "student", "data", "kmeans")
     split = parse_split(args.split)
+    super_train = super_labels(data.y_train, split)  # the teacher's only labels
     sizes = [PIXELS, args.hidden, GROUPS.size]
     timings = {}
 
     start = time.perf_counter()
     teacher = MLP(sizes, seed=seeds.teacher)
-    teacher_history = train_teacher(teacher, data, split, args, np.random.default_rng(seeds.data), log)
+    teacher_history = train_teacher(teacher, data, super_train, split, args, np.random.default_rng(seeds.data), log)
     timings["teacher_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     student = MLP(sizes, seed=seeds.student)
-    student_history = train_student(student, teacher, data, split, args, np.random.default_rng(seeds.data + 1), log)
+    student_history = train_student(student, teacher, data, super_train, split, args,
+                                    np.random.default_rng(seeds.data + 1), log)
     timings["student_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
