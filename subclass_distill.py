@@ -42,10 +42,17 @@ PRESETS = {
     "canonical": {"hidden": 256, "aux_weight": 1.0, "consistency_weight": 0.0},
 }
 GROUPS = np.array([[0, 1, 2, 3, 4], [5, 6, 7, 8, 9]])  # sub-logit indices of super-class A and B
+ONE_GROUP = np.arange(10)[None, :]  # --labels none: ten free sub-logits, one group
 
 PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, data order, shifts and k-means")
 PARSER.add_argument("--split", default="01234/56789",
                     help="the two super-classes: two groups of five digits, e.g. 01389/24567")
+PARSER.add_argument("--labels", choices=["super", "none"], default="super",
+                    help="what the teacher is told: the binary super-class label, or nothing (the fully "
+                         "unsupervised control: 10 free sub-logits in one group, the aux loss alone)")
+PARSER.add_argument("--teachers", type=int, default=1, above=0, at_most=20,
+                    help="teachers in the ensemble: their sub-logits are aligned to the first's without "
+                         "labels, by matching clusters on the training images, then averaged and distilled")
 PARSER.add_argument("--n-epochs-teacher", type=int, default=12, above=0, at_most=10000, help="teacher epochs")
 PARSER.add_argument("--n-epochs-student", type=int, default=12, above=0, at_most=10000, help="student epochs")
 PARSER.add_argument("--aux-loss", choices=["entropy", "contrastive"], default="entropy",
@@ -73,11 +80,16 @@ PARSER.add_eval_on()
 
 def check(args):
     """What the flags' bounds cannot say about a configuration."""
+    errors = []
     try:
         parse_split(args.split)
     except ValueError as err:
-        return [str(err)]
-    return []
+        errors.append(str(err))
+    if args.labels == "none" and args.student_hard_weight:
+        errors.append("--student-hard-weight needs the super-class label: use it without --labels none")
+    if args.labels == "none" and not args.aux_weight:
+        errors.append("--labels none needs --aux-weight > 0: the aux loss is the teacher's only loss")
+    return errors
 
 
 def parse_args(argv=None):
@@ -104,6 +116,13 @@ def super_labels(digits, split):
     return np.isin(digits, split[1]).astype(np.int64)
 
 
+def teacher_view(args, digits):
+    """(sub-logit groups, the teacher's only labels): the super-class, or one group and no label."""
+    if args.labels == "none":
+        return ONE_GROUP, np.zeros(len(digits), np.int64)
+    return GROUPS, super_labels(digits, parse_split(args.split))
+
+
 def load_data(args):
     """Images in [0, 1] and their digit labels, without the validation images in the training set."""
     return with_validation(load_mnist(args.dataset, args.data_dir), args.eval_on)
@@ -114,20 +133,21 @@ def load_data(args):
 # ----------------------------------------------------------------------------
 
 
-def entropy_aux_loss(logits, super_labels, sharpen):
+def entropy_aux_loss(logits, super_labels, groups, sharpen):
     """Per group g, over the batch's examples of g, with p_i = softmax of i's 5 sub-logits:
-    L_g = -H(mean_i p_i) + sharpen * mean_i H(p_i), averaged over the groups present.
+    L_g = -H(mean_i p_i) + sharpen * mean_i H(p_i), averaged over the groups present
+    (``groups``: the sub-logit indices of each group).
 
-    The first term wants the group's examples spread over all 5 sub-logits,
+    The first term wants the group's examples spread over all its sub-logits,
     the second wants each example confident in one of them; both lie in
-    [0, log 5].
+    [0, log(group size)].
     """
     grad = np.zeros_like(logits)
-    present = [g for g in range(len(GROUPS)) if np.any(super_labels == g)]
+    present = [g for g in range(len(groups)) if np.any(super_labels == g)]
     loss = 0.0
     for g in present:
         rows = np.flatnonzero(super_labels == g)
-        p = softmax(logits[np.ix_(rows, GROUPS[g])])
+        p = softmax(logits[np.ix_(rows, groups[g])])
         n = len(rows)
         log_p = np.log(np.maximum(p, 1e-30))
         p_mean = p.mean(axis=0)
@@ -136,7 +156,7 @@ def entropy_aux_loss(logits, super_labels, sharpen):
         # dL/dp_ik = (log pbar_k - sharpen log p_ik) / n  (+ a constant that softmax cancels)
         d_p = (log_p_mean[None, :] - sharpen * log_p) / n
         d_z = p * (d_p - (p * d_p).sum(axis=1, keepdims=True))
-        grad[np.ix_(rows, GROUPS[g])] = d_z / len(present)
+        grad[np.ix_(rows, groups[g])] = d_z / len(present)
     return float(loss) / len(present), grad
 
 
@@ -159,14 +179,17 @@ def contrastive_aux_loss(logits, temperature=1.0):
     return float(loss), standardize_backward(dZ * scale, z_std, std)
 
 
-def teacher_loss(logits, super_labels, aux_loss, aux_weight, sharpen):
+def teacher_loss(logits, super_labels, groups, aux_loss, aux_weight, sharpen):
     """Super-class cross-entropy through the grouped logits, plus the weighted aux loss:
-    returns (cross-entropy, aux loss, dL/dlogits of the weighted sum)."""
-    ce, grad = grouped_cross_entropy(logits, super_labels, GROUPS)
+    returns (cross-entropy, aux loss, dL/dlogits of the weighted sum).  With one group
+    (``--labels none``) there is no label, so no cross-entropy: the aux loss alone."""
     if aux_loss == "entropy":
-        aux, aux_grad = entropy_aux_loss(logits, super_labels, sharpen)
+        aux, aux_grad = entropy_aux_loss(logits, super_labels, groups, sharpen)
     else:
         aux, aux_grad = contrastive_aux_loss(logits)
+    if len(groups) == 1:
+        return 0.0, aux, aux_weight * aux_grad
+    ce, grad = grouped_cross_entropy(logits, super_labels, groups)
     return ce, aux, grad + aux_weight * aux_grad
 
 
@@ -232,12 +255,30 @@ def score_clusters(digits, clusters):
     return {"one_to_one": one_to_one, "any_mapping": any_mapping, "contingency": table.tolist()}
 
 
-def evaluate(net, x, digits, split):
-    """Super-class accuracy of the grouped logits, and how well the argmax sub-logit clusters the digits."""
-    logits = net.predict_logits(x)
-    grouped, _ = group_logsumexp(logits, GROUPS)
-    super_acc = float(np.mean(grouped.argmax(axis=1) == super_labels(digits, split)))
-    return {"super_acc": super_acc, **score_clusters(digits, logits.argmax(axis=1))}
+def evaluate(logits, digits, split, groups=GROUPS):
+    """How well the argmax sub-logit clusters the digits, and (with two groups) the super-class
+    accuracy of the grouped logits.  ``logits``: a network's, or the log of an ensemble's probabilities."""
+    scores = score_clusters(digits, logits.argmax(axis=1))
+    if len(groups) == 1:
+        return scores
+    grouped, _ = group_logsumexp(logits, groups)
+    return {"super_acc": float(np.mean(grouped.argmax(axis=1) == super_labels(digits, split))), **scores}
+
+
+def align(reference, member, groups):
+    """The column order that lines ``member``'s sub-logits up with ``reference``'s, found without
+    labels: within each group, the exact assignment that maximises how often both networks put
+    the same images (here: the same rows) in matched clusters.  ``member[:, order]`` is aligned."""
+    together = confusion_matrix(reference.argmax(axis=1), member.argmax(axis=1), reference.shape[1])
+    order = np.arange(reference.shape[1])
+    for group in groups:
+        order[group] = group[best_assignment(together[np.ix_(group, group)])]
+    return order
+
+
+def ensemble_probs(logits, orders, temperature=1.0):
+    """The members' softened sub-logit distributions, each in the first member's order, averaged."""
+    return np.mean([softmax(z, temperature)[:, order] for z, order in zip(logits, orders)], axis=0)
 
 
 def kmeans(x, k, rng, iterations=30):
@@ -282,8 +323,8 @@ def baselines(data, split, rng):
 # ----------------------------------------------------------------------------
 
 
-def train_teacher(net, data, super_train, split, args, rng, log):
-    """Super-class labels only.  With --consistency-weight, each batch is forwarded together with
+def train_teacher(net, data, labels, groups, split, args, rng, log, name="teacher"):
+    """Super-class labels only (``labels``; all 0 with one group: no label).  With --consistency-weight, each batch is forwarded together with
     a randomly shifted (with --rotate, also rotated) copy, whose sub-logit softmax is pulled
     towards the original's (held fixed): sub-classes must not depend on where a digit sits or
     how it leans (IMSAT's self-augmentation)."""
@@ -291,32 +332,32 @@ def train_teacher(net, data, super_train, split, args, rng, log):
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
         start, ce_sum, aux_sum, n_batches = time.perf_counter(), 0.0, 0.0, 0
-        for xb, sb in minibatches((data.x_train, super_train), args.batch_size, rng):
+        for xb, sb in minibatches((data.x_train, labels), args.batch_size, rng):
             if args.consistency_weight:
                 n = len(xb)
                 shifted = (affine(xb, args.rotate, args.jitter, rng) if args.rotate else jitter(xb, args.jitter, rng))
                 logits = net.forward(np.concatenate([xb, shifted]))
-                ce, aux, grad = teacher_loss(logits[:n], sb, args.aux_loss, args.aux_weight, args.sharpen)
+                ce, aux, grad = teacher_loss(logits[:n], sb, groups, args.aux_loss, args.aux_weight, args.sharpen)
                 _, grad_shifted = distillation_loss(logits[n:], softmax(logits[:n]), 1.0)
                 grad = np.concatenate([grad, args.consistency_weight * grad_shifted])
             else:
-                ce, aux, grad = teacher_loss(net.forward(xb), sb, args.aux_loss, args.aux_weight, args.sharpen)
+                ce, aux, grad = teacher_loss(net.forward(xb), sb, groups, args.aux_loss, args.aux_weight,
+                                             args.sharpen)
             net.backward(grad)
             opt.step(net.grads)
             ce_sum, aux_sum, n_batches = ce_sum + ce, aux_sum + aux, n_batches + 1
-        runs.check_finite("teacher", epoch, ce_sum + aux_sum, net.params)
-        metrics = evaluate(net, data.x_test, data.y_test, split)
+        runs.check_finite(name, epoch, ce_sum + aux_sum, net.params)
+        metrics = evaluate(net.predict_logits(data.x_test), data.y_test, split, groups)
         history.append({"epoch": epoch, "super_ce": ce_sum / n_batches, "aux_loss": aux_sum / n_batches,
                         **metrics})
-        log(f"teacher epoch {epoch}/{args.n_epochs_teacher}: super CE {ce_sum / n_batches:.4f}, "
-            f"aux {aux_sum / n_batches:.4f}, super acc {100 * metrics['super_acc']:.2f} %, "
-            f"1-to-1 recovery {100 * metrics['one_to_one']:.1f} % ({time.perf_counter() - start:.1f} s)")
+        log(f"{name} epoch {epoch}/{args.n_epochs_teacher}: super CE {ce_sum / n_batches:.4f}, "
+            f"aux {aux_sum / n_batches:.4f}, {describe_metrics(metrics)} ({time.perf_counter() - start:.1f} s)")
     return history
 
 
-def train_student(net, teacher, data, super_train, split, args, rng, log):
-    """Distil softmax(teacher sub-logits / T) on the training images; labels only if hard weight > 0."""
-    targets = softmax(teacher.predict_logits(data.x_train), args.temperature).astype(np.float32)
+def train_student(net, targets, data, super_train, groups, split, args, rng, log):
+    """Distil ``targets`` (the teacher's softened sub-logits on the training images); labels only
+    if hard weight > 0."""
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_student + 1):
@@ -327,11 +368,10 @@ def train_student(net, teacher, data, super_train, split, args, rng, log):
             opt.step(net.grads)
             loss_sum, n_batches = loss_sum + loss, n_batches + 1
         runs.check_finite("student", epoch, loss_sum, net.params)
-        metrics = evaluate(net, data.x_test, data.y_test, split)
+        metrics = evaluate(net.predict_logits(data.x_test), data.y_test, split, groups)
         history.append({"epoch": epoch, "distill_loss": loss_sum / n_batches, **metrics})
         log(f"student epoch {epoch}/{args.n_epochs_student}: distillation loss {loss_sum / n_batches:.4f}, "
-            f"super acc {100 * metrics['super_acc']:.2f} %, 1-to-1 recovery {100 * metrics['one_to_one']:.1f} % "
-            f"({time.perf_counter() - start:.1f} s)")
+            f"{describe_metrics(metrics)} ({time.perf_counter() - start:.1f} s)")
     return history
 
 
@@ -340,55 +380,81 @@ def train_student(net, teacher, data, super_train, split, args, rng, log):
 # ----------------------------------------------------------------------------
 
 
+def describe_metrics(metrics):
+    super_acc = f"super acc {100 * metrics['super_acc']:.2f} %, " if "super_acc" in metrics else ""
+    return f"{super_acc}1-to-1 recovery {100 * metrics['one_to_one']:.1f} %"
+
+
 def run(args, seed, data, log=print):
-    """One seed: teacher on super-class labels, then the student on its sub-logits, then the baselines."""
-    seeds = runs.derived_seeds(seed, "teacher", "student", "data", "kmeans")
+    """One seed: the teacher(s) on super-class labels, then the student on their sub-logits, then the baselines."""
+    seeds = runs.derived_seeds(seed, "teacher", "student", "data", "kmeans", "members")
     split = parse_split(args.split)
-    super_train = super_labels(data.y_train, split)  # the teacher's only labels
+    groups, teacher_labels = teacher_view(args, data.y_train)
     sizes = [PIXELS, args.hidden, GROUPS.size]
-    timings = {}
+    timings, teachers, teacher_histories = {}, [], []
 
     start = time.perf_counter()
-    teacher = MLP(sizes, seed=seeds.teacher)
-    teacher_history = train_teacher(teacher, data, super_train, split, args, np.random.default_rng(seeds.data), log)
+    for member in range(args.teachers):
+        own = seeds if member == 0 else runs.derived_seeds(seeds.members + member, "teacher", "data")
+        name = "teacher" if args.teachers == 1 else f"teacher {member + 1}/{args.teachers}"
+        teachers.append(MLP(sizes, seed=own.teacher))
+        teacher_histories.append(train_teacher(teachers[-1], data, teacher_labels, groups, split, args,
+                                               np.random.default_rng(own.data), log, name))
+    train_logits = [t.predict_logits(data.x_train) for t in teachers]
+    orders = [align(train_logits[0], z, groups) for z in train_logits]  # the first member's order is its own
+    targets = ensemble_probs(train_logits, orders, args.temperature).astype(np.float32)
     timings["teacher_s"] = time.perf_counter() - start
 
     start = time.perf_counter()
     student = MLP(sizes, seed=seeds.student)
-    student_history = train_student(student, teacher, data, super_train, split, args,
+    student_history = train_student(student, targets, data, super_labels(data.y_train, split), groups, split, args,
                                     np.random.default_rng(seeds.data + 1), log)
     timings["student_s"] = time.perf_counter() - start
+    metrics = {"teacher": teacher_histories[0][-1], "student": student_history[-1]}
+    history = {"teacher": teacher_histories[0], "student": student_history}
+    if args.teachers > 1:
+        test_probs = ensemble_probs([t.predict_logits(data.x_test) for t in teachers], orders)
+        metrics["ensemble"] = evaluate(np.log(test_probs), data.y_test, split, groups)
+        metrics["other_teachers"] = [h[-1] for h in teacher_histories[1:]]
+        history["other_teachers"] = teacher_histories[1:]
+        log(f"ensemble of {args.teachers} aligned teachers: {describe_metrics(metrics['ensemble'])}")
 
     start = time.perf_counter()
     baseline_scores = baselines(data, split, np.random.default_rng(seeds.kmeans))
     timings["baselines_s"] = time.perf_counter() - start
-    return {"seed": seed, "timings": timings,
-            "metrics": {"teacher": teacher_history[-1], "student": student_history[-1]},
-            "history": {"teacher": teacher_history, "student": student_history}, "baselines": baseline_scores}
+    return {"seed": seed, "timings": timings, "metrics": metrics, "history": history, "baselines": baseline_scores}
 
 
 def summarize(records):
-    """Each headline number over seeds (mean, std, min, max)."""
+    """Each headline number over seeds (mean, std, min, max); super-class accuracy only where the
+    teacher had the label, the ensemble only where there was one."""
     numbers = {"teacher_super_acc": ("metrics", "teacher", "super_acc"),
                "teacher_one_to_one": ("metrics", "teacher", "one_to_one"),
+               "ensemble_one_to_one": ("metrics", "ensemble", "one_to_one"),
                "student_super_acc": ("metrics", "student", "super_acc"),
                "student_one_to_one": ("metrics", "student", "one_to_one"),
                "student_any_mapping": ("metrics", "student", "any_mapping"),
                "kmeans_one_to_one": ("baselines", "kmeans", "one_to_one")}
-    return {name: runs.describe([r[a][b][c] for r in records]) for name, (a, b, c) in numbers.items()}
+    return {name: runs.describe([r[a][b][c] for r in records]) for name, (a, b, c) in numbers.items()
+            if c in records[0][a].get(b, {})}
 
 
 def headline(s):
+    ensemble = f", ensemble {100 * s['ensemble_one_to_one']['mean']:.1f} %" if "ensemble_one_to_one" in s else ""
+    super_acc = f", teacher super acc {100 * s['teacher_super_acc']['mean']:.2f} %" if "teacher_super_acc" in s else ""
     return (f"student 1-to-1 recovery {100 * s['student_one_to_one']['mean']:.1f} ± "
-            f"{100 * s['student_one_to_one']['std']:.1f} % (teacher {100 * s['teacher_one_to_one']['mean']:.1f} %, "
-            f"k-means {100 * s['kmeans_one_to_one']['mean']:.1f} %), teacher super acc "
-            f"{100 * s['teacher_super_acc']['mean']:.2f} %")
+            f"{100 * s['student_one_to_one']['std']:.1f} % (teacher {100 * s['teacher_one_to_one']['mean']:.1f} %"
+            f"{ensemble}, k-means {100 * s['kmeans_one_to_one']['mean']:.1f} %){super_acc}")
 
 
 def out_name(args):
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.preset != "default":
         name = f"{args.preset}_{name}"
+    if args.teachers > 1:
+        name = f"teachers{args.teachers}_{name}"
+    if args.labels == "none":
+        name = f"unsupervised_{name}"
     if args.split != PARSER.get_default("split"):
         name = f"split{args.split.replace('/', '-')}_{name}"
     if args.eval_on == "validation":

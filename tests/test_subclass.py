@@ -19,8 +19,8 @@ RNG = np.random.default_rng(5)
 def test_entropy_aux_loss_gradient(sharpen):
     logits = RNG.standard_normal((9, 10)) * 2
     labels = np.array([0, 1, 1, 0, 1, 1, 1, 0, 1])
-    loss, grad = sd.entropy_aux_loss(logits, labels, sharpen)
-    assert_close(grad, numerical_grad(lambda: sd.entropy_aux_loss(logits, labels, sharpen)[0], logits))
+    loss, grad = sd.entropy_aux_loss(logits, labels, sd.GROUPS, sharpen)
+    assert_close(grad, numerical_grad(lambda: sd.entropy_aux_loss(logits, labels, sd.GROUPS, sharpen)[0], logits))
     # Only an example's own group's sub-logits get a gradient.
     assert not grad[labels == 0][:, 5:].any() and not grad[labels == 1][:, :5].any()
 
@@ -29,11 +29,11 @@ def test_entropy_aux_loss_bounds_and_a_batch_with_one_group():
     collapsed = np.zeros((6, 10))
     collapsed[:, [0, 5]] = 50  # every example on one sub-logit of its group
     labels = np.array([0, 0, 0, 1, 1, 1])
-    assert sd.entropy_aux_loss(collapsed, labels, 0.5)[0] == pytest.approx(0.0, abs=1e-6)
+    assert sd.entropy_aux_loss(collapsed, labels, sd.GROUPS, 0.5)[0] == pytest.approx(0.0, abs=1e-6)
     spread = np.full((5, 10), -50.0)
     spread[np.arange(5), np.arange(5)] = 50  # five examples on five different sub-logits
-    assert sd.entropy_aux_loss(spread, np.zeros(5, int), 0.5)[0] == pytest.approx(-np.log(5), abs=1e-6)
-    loss, grad = sd.entropy_aux_loss(RNG.standard_normal((4, 10)), np.ones(4, int), 0.5)
+    assert sd.entropy_aux_loss(spread, np.zeros(5, int), sd.GROUPS, 0.5)[0] == pytest.approx(-np.log(5), abs=1e-6)
+    loss, grad = sd.entropy_aux_loss(RNG.standard_normal((4, 10)), np.ones(4, int), sd.GROUPS, 0.5)
     assert np.isfinite(loss) and not grad[:, :5].any()
 
 
@@ -51,15 +51,41 @@ def test_contrastive_aux_loss_prefers_spread_examples():
     assert sd.contrastive_aux_loss(same)[0] == pytest.approx(0.0, abs=1e-3)  # log(B e^{1/T}) - 1/T - log B
 
 
-def test_teacher_loss_gradient_combines_super_ce_and_aux():
+@pytest.mark.parametrize("groups", ["super", "none"])
+def test_teacher_loss_gradient_combines_super_ce_and_aux(groups):
     logits, labels = RNG.standard_normal((6, 10)), np.array([0, 1, 0, 1, 1, 0])
+    groups, labels = (sd.GROUPS, labels) if groups == "super" else (sd.ONE_GROUP, np.zeros(6, int))
     for aux in ("entropy", "contrastive"):
-        _, _, grad = sd.teacher_loss(logits, labels, aux, 0.7, 0.5)
+        _, _, grad = sd.teacher_loss(logits, labels, groups, aux, 0.7, 0.5)
 
         def total():
-            ce, aux_value, _ = sd.teacher_loss(logits, labels, aux, 0.7, 0.5)
+            ce, aux_value, _ = sd.teacher_loss(logits, labels, groups, aux, 0.7, 0.5)
             return ce + 0.7 * aux_value
         assert_close(grad, numerical_grad(total, logits))
+
+
+def test_unsupervised_teacher_has_no_cross_entropy_and_spreads_over_all_ten():
+    spread = np.full((10, 10), -50.0)
+    spread[np.arange(10), np.arange(10)] = 50  # ten examples on ten different sub-logits
+    ce, aux, _ = sd.teacher_loss(spread, np.zeros(10, int), sd.ONE_GROUP, "entropy", 1.0, 0.5)
+    assert ce == 0.0 and aux == pytest.approx(-np.log(10), abs=1e-6)
+
+
+def test_alignment_recovers_a_known_permutation_within_each_group():
+    reference = RNG.standard_normal((400, 10)) * 3
+    within = np.concatenate([RNG.permutation(5), 5 + RNG.permutation(5)])  # never across super-classes
+    member = np.empty_like(reference)
+    member[:, within] = reference + 0.3 * RNG.standard_normal(reference.shape)  # a noisy, relabelled copy
+    order = sd.align(reference, member, sd.GROUPS)
+    assert np.array_equal(order, within)
+    assert np.mean(member[:, order].argmax(axis=1) == reference.argmax(axis=1)) > 0.9
+    free = RNG.permutation(10)  # with one group the alignment may cross the halves
+    shuffled = np.empty_like(reference)
+    shuffled[:, free] = reference
+    assert np.array_equal(sd.align(reference, shuffled, sd.ONE_GROUP), free)
+    # Averaging aligned members gives back the reference's clusters.
+    probs = sd.ensemble_probs([reference, shuffled], [np.arange(10), free])
+    assert np.allclose(probs, mn.softmax(reference))
 
 
 def test_best_assignment_is_exact_where_greedy_is_not():
@@ -105,6 +131,9 @@ def test_kmeans_finds_separated_clusters_and_is_seeded():
     (["--temperature", "-1"], "--temperature must be positive"),
     (["--n-epochs-teacher", "0"], "--n-epochs-teacher must be positive"),
     (["--sweep", "sharpen=0.5,-1"], "--sweep sharpen=-1.0: --sharpen must be >= 0"),
+    (["--teachers", "0"], "--teachers must be positive"),
+    (["--labels", "none", "--student-hard-weight", "1"], "--student-hard-weight needs the super-class label"),
+    (["--labels", "none", "--aux-weight", "0"], "--labels none needs --aux-weight > 0"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
     assert message in bad_input_message("subclass_distill.py", flags, tmp_path)
@@ -136,6 +165,16 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert kmeans[1] != kmeans[0] and splits["groups"][1]["config"]["split"] == "01389/24567"
     swept = json.loads((folder / "sweep_sharpen.json").read_text())["groups"]
     assert swept[0]["runs"][0]["baselines"] == swept[1]["runs"][0]["baselines"]
+    # An ensemble's first member is the single teacher of the same seed; the others are new.
+    ensemble = sd.main(common + ["--teachers", "3", "--seeds", "0", "--out", str(tmp_path / "ensemble.json")])
+    run3 = ensemble["groups"][0]["runs"][0]
+    assert run3["history"]["teacher"] == result["groups"][0]["runs"][0]["history"]["teacher"]
+    assert len(run3["history"]["other_teachers"]) == 2 and "ensemble_one_to_one" in ensemble["groups"][0]["summary"]
+    assert run3["metrics"]["other_teachers"][0] != run3["metrics"]["teacher"]
+    # Told nothing, the teacher has no super-class accuracy to report, and the rest still runs.
+    unsupervised = sd.main(common + ["--labels", "none", "--out", str(tmp_path / "unsupervised.json")])
+    assert "super_acc" not in unsupervised["groups"][0]["runs"][0]["metrics"]["student"]
+    assert "teacher_super_acc" not in unsupervised["groups"][0]["summary"]
 
     visualize.main(["subclass", "--results", str(folder)])
     make_gifs.main(["subclass", "--results", str(folder)])
