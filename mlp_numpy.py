@@ -108,7 +108,7 @@ class MLP:
             if layer < len(self.W) - 1:
                 np.maximum(out, 0, out=out)
                 if dropout:
-                    out *= (rng.random(out.shape, dtype=np.float32) >= dropout) * self.dtype.type(self._keep_scale)
+                    out *= dropout_mask(out.shape, dropout, rng, self.dtype)
             h = out
         return h
 
@@ -155,6 +155,23 @@ class MLP:
         """Fraction of examples whose argmax over the first ``n_classes`` logits is the label."""
         logits = self.predict_logits(x)[:, :n_classes]
         return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+def dropout_mask(shape, p, rng, dtype=np.float32):
+    """Inverted dropout: 0 with probability p, else 1/(1 - p), so evaluation needs no rescaling.
+    ``x * dropout_mask(x.shape, p, rng)`` drops inputs; the hidden layers use it inside ``forward``."""
+    return (rng.random(shape, dtype=np.float32) >= p) * np.dtype(dtype).type(1.0 / (1.0 - p))
+
+
+def max_norm(net, c):
+    """Scale each unit's incoming weight vector (a column of W) down to norm c if it is longer.
+
+    Srivastava et al. (2014) pair this with dropout: it bounds how far noisy
+    updates can grow any one unit's weights, so training can run long.
+    """
+    for W in net.W:
+        norms = np.sqrt(np.einsum("ij,ij->j", W, W))
+        W *= np.minimum(1, c / np.maximum(norms, 1e-12)).astype(W.dtype)
 
 
 def confusion_matrix(true, predicted, n):

@@ -35,8 +35,8 @@ from typing import NamedTuple
 import numpy as np
 
 import runs
-from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, jitter, minibatches, softmax
-from mnist_data import PIXELS, DataError, cache_dir, load_mnist, write_atomically
+from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, dropout_mask, jitter, max_norm, minibatches, softmax
+from mnist_data import PIXELS, DataError, cache_dir, load_mnist, with_validation, write_atomically
 
 # ----------------------------------------------------------------------------
 # Configuration: every flag's default is the default recipe
@@ -46,9 +46,12 @@ PRESETS = {
     # The public numpy reproduction's recipe: 12 teacher epochs, 20 student epochs, no dropout,
     # constant learning rate.
     "public": {"n_epochs_teacher": 12, "n_epochs_student": 20, "teacher_dropout": 0.0, "lr_schedule": "constant"},
+    # The dropout paper's MLP regulariser (Srivastava et al. 2014): dropout 0.2 on the pixels and 0.5
+    # on the hidden units, each unit's incoming weights capped at norm 3.5, trained longer.
+    "paper": {"n_epochs_teacher": 60, "teacher_dropout": 0.5, "input_dropout": 0.2, "max_norm": 3.5},
 }
 N_CLASSES = 10
-CACHE_FORMAT = 1  # bump when the cached teacher's contents change meaning
+CACHE_FORMAT = 2  # bump when the cached teacher's contents change meaning (2: trained without the validation images)
 
 
 def digit_or_word(text):
@@ -78,6 +81,11 @@ PARSER.add_argument("--student-hidden", type=int, default=800, above=0, at_most=
                     help="width of the student's two hidden layers")
 PARSER.add_argument("--teacher-dropout", type=float, default=0.3, at_least=0, below=1,
                     help="dropout probability on the teacher's hidden units")
+PARSER.add_argument("--input-dropout", type=float, default=0.0, at_least=0, below=1,
+                    help="dropout probability on the teacher's input pixels")
+PARSER.add_argument("--max-norm", type=float, default=0.0, at_least=0,
+                    help="cap on the norm of each teacher unit's incoming weights, enforced after every step "
+                         "(0: no cap)")
 PARSER.add_argument("--jitter", type=int, default=2, at_least=0, at_most=8,
                     help="teacher augmentation: max shift in pixels")
 PARSER.add_argument("--batch-size", type=int, default=128, above=0, at_most=60000,
@@ -92,6 +100,7 @@ PARSER.add_argument("--cache-dir", metavar="DIR", config=False,
                     help="where trained teachers are kept (default: the data cache's teachers/ folder)")
 PARSER.add_argument("--no-cache", action="store_true", config=False,
                     help="retrain the teacher in every run (and overwrite its cached copy)")
+PARSER.add_eval_on()
 
 
 def omitted_digits(args):
@@ -135,7 +144,8 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    return load_mnist(args.dataset, args.data_dir)
+    """Images in [0, 1] and labels, without the validation images in the training set."""
+    return with_validation(load_mnist(args.dataset, args.data_dir), args.eval_on)
 
 
 def transfer_mask(labels, omitted):
@@ -200,8 +210,9 @@ def teacher_config(args, seed):
     """Everything that determines the trained teacher; its hash names the cache file."""
     return {"format": CACHE_FORMAT, "dataset": args.dataset, "seed": int(seed),
             "sizes": [PIXELS, args.teacher_hidden, args.teacher_hidden, N_CLASSES],
-            "n_epochs": args.n_epochs_teacher, "dropout": args.teacher_dropout, "jitter": args.jitter,
-            "batch_size": args.batch_size, "lr": args.lr, "lr_schedule": args.lr_schedule}
+            "n_epochs": args.n_epochs_teacher, "dropout": args.teacher_dropout, "input_dropout": args.input_dropout,
+            "max_norm": args.max_norm, "jitter": args.jitter, "batch_size": args.batch_size, "lr": args.lr,
+            "lr_schedule": args.lr_schedule, "eval_on": args.eval_on}
 
 
 def cache_path(args, config):
@@ -242,17 +253,22 @@ def save_cached_teacher(path, config, teacher):
 
 
 def train_teacher(net, data, args, rng, log):
-    """Hard labels on all training images, each batch jittered by up to --jitter pixels, with dropout."""
+    """Hard labels on all training images, each batch jittered by up to --jitter pixels, with dropout
+    (on the inputs too, with --input-dropout) and, with --max-norm, each unit's weights capped."""
     opt = Adam(net.params, lr=args.lr)
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
         opt.lr = learning_rate(args, epoch, args.n_epochs_teacher)
         for xb, yb in minibatches((data.x_train, data.y_train), args.batch_size, rng):
-            logits = net.forward(jitter(xb, args.jitter, rng), args.teacher_dropout, rng)
-            loss, grad = cross_entropy(logits, yb)
+            xb = jitter(xb, args.jitter, rng)
+            if args.input_dropout:
+                xb = xb * dropout_mask(xb.shape, args.input_dropout, rng)
+            loss, grad = cross_entropy(net.forward(xb, args.teacher_dropout, rng), yb)
             net.backward(grad)
             opt.step(net.grads)
+            if args.max_norm:
+                max_norm(net, args.max_norm)
             loss_sum, n_batches = loss_sum + loss, n_batches + 1
         runs.check_finite("teacher", epoch, loss_sum, net.params)
         test = evaluate(net, data.x_test, data.y_test, [])

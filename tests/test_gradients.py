@@ -150,3 +150,24 @@ def test_mlp_backward_with_dropout():
     assert dropped.any()
     kept = hidden_train > 0
     assert np.allclose(hidden_train[kept], hidden_eval[kept] / 0.6)
+
+
+def test_input_dropout_backward_through_a_fixed_mask():
+    """Input dropout is ``x * mask``: the parameter gradients see the dropped inputs, and the
+    gradient reaching the pixels is the network's input gradient times the same mask."""
+    net = mn.MLP([6, 8, 3], seed=2, dtype=np.float64)
+    net.params += RNG.standard_normal(net.params.shape) * 0.1
+    x = RNG.standard_normal((5, 6))
+    labels = RNG.integers(0, 3, 5)
+    mask = mn.dropout_mask(x.shape, 0.3, np.random.default_rng(7), np.float64)
+    assert set(np.unique(mask)) == {0.0, 1 / 0.7}
+
+    def loss():
+        return mn.cross_entropy(net.forward(x * mask), labels)[0]
+
+    _, dlogits = mn.cross_entropy(net.forward(x * mask), labels)
+    dx = net.backward(dlogits, input_grad=True) * mask
+    analytic = net.grads.copy()
+    assert_close(analytic, numerical_grad(loss, net.params), tol=1e-5)
+    assert_close(dx, numerical_grad(loss, x), tol=1e-5)
+    assert not dx[mask == 0].any()

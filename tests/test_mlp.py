@@ -188,3 +188,23 @@ def test_affine_keeps_shape_and_range_is_seeded_and_is_the_identity_at_zero():
     assert np.allclose(mn.affine(bar.reshape(1, -1), 90, 0, largest).reshape(28, 28), bar.T, atol=1e-5)
     shifted = mn.affine(bar.reshape(1, -1), 0, 2, largest, fill=-1.0).reshape(28, 28)
     assert np.allclose(shifted[2:, 2:], bar[:-2, :-2]) and np.all(shifted[:2] == -1) and np.all(shifted[:, :2] == -1)
+
+
+def test_max_norm_caps_every_units_incoming_weights_after_each_step():
+    net = mn.MLP([20, 16, 4], seed=1)
+    net.W[0][:, :3] *= 10  # three units start far over the cap
+    untouched = net.W[0][:, 3:].copy()
+    opt = mn.Adam(net.params, lr=0.05)
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((64, 20)).astype(np.float32), rng.integers(0, 4, 64)
+    for step in range(20):
+        if step == 0:
+            mn.max_norm(net, 3.0)
+            assert np.array_equal(net.W[0][:, 3:], untouched)  # units under the cap are left alone
+            assert np.allclose(np.linalg.norm(net.W[0][:, :3], axis=0), 3.0, rtol=1e-5)  # the rest scaled to it
+        _, grad = mn.cross_entropy(net.forward(x), labels)
+        net.backward(grad)
+        opt.step(net.grads)
+        mn.max_norm(net, 3.0)
+        for W in net.W:
+            assert np.linalg.norm(W, axis=0).max() <= 3.0 * (1 + 1e-6)

@@ -100,6 +100,12 @@ def test_teacher_cache_is_keyed_by_config_and_a_damaged_file_is_rejected(monkeyp
     changed = oc.main(flags + ["--teacher-dropout", "0.2", "--out", str(tmp_path / "c.json")])["groups"][0]["runs"][0]
     assert not changed["teacher_cached"]
     assert len(list((tmp_path / "teachers").iterdir())) == 2
+    # Every teacher setting is in the cache key, the validation protocol included.
+    args = oc.parse_args(flags)
+    keys = {oc.cache_path(args, oc.teacher_config(oc.parse_args(flags + extra), 0)) for extra in
+            ([], ["--input-dropout", "0.2"], ["--max-norm", "3"], ["--eval-on", "validation"], ["--jitter", "1"],
+             ["--n-epochs-teacher", "3"], ["--teacher-hidden", "24"], ["--lr-schedule", "constant"])}
+    assert len(keys) == 8
     # --no-cache retrains, and gets the same teacher (the run is deterministic).
     fresh = oc.main(flags + ["--no-cache", "--out", str(tmp_path / "d.json")])["groups"][0]["runs"][0]
     assert not fresh["teacher_cached"] and fresh["metrics"] == first["metrics"]
@@ -132,7 +138,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     saved = json.loads((folder / "seeds.json").read_text())
     run = saved["groups"][0]["runs"][0]
     assert [h["epoch"] for h in run["history"]["student"]] == [1, 2, 3]
-    assert run["transfer_size"] == 540  # 600 fake training images, 60 of them 3s
+    assert run["transfer_size"] == 450  # 600 fake training images less a sixth held out; 50 of them 3s
     assert run["metrics"]["student"]["per_class_acc"][3] == run["history"]["student"][-1]["omitted_acc"]
     assert run["bias"]["probe_mean_p_after"] == pytest.approx(run["bias"]["target_freq"], abs=1e-5)
     assert saved["config"]["omit"] == [3] and saved["environment"]["numpy"] == np.__version__
@@ -143,7 +149,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     compression = json.loads((folder / "omitnone_baseline_seeds.json").read_text())["groups"][0]["runs"][0]
     assert "bias" not in compression and compression["metrics"]["baseline"]["errors"] >= 0
     keep = json.loads((folder / "keep78_seeds.json").read_text())["groups"][0]["runs"][0]
-    assert len(keep["bias"]["offsets"]) == 8 and keep["transfer_size"] == 120
+    assert len(keep["bias"]["offsets"]) == 8 and keep["transfer_size"] == 100
 
     visualize.main(["omitted_class", "--results", str(folder)])
     make_gifs.main(["omitted_class", "--results", str(folder)])
@@ -159,7 +165,7 @@ def test_real_mnist_student_recovers_omitted_threes_after_correction(monkeypatch
                       "--student-hidden", "300", "--teacher-dropout", "0", "--quiet",
                       "--cache-dir", str(tmp_path / "teachers"), "--out", str(tmp_path / "r.json")])
     run = result["groups"][0]["runs"][0]
-    assert run["transfer_size"] == 60000 - 6131
+    assert run["transfer_size"] == 49999 - 5109  # 10,001 training images held out for validation; no 3s
     assert run["metrics"]["student_corrected"]["omitted_acc"] > 0.9  # it never saw a 3
     assert run["metrics"]["student_corrected"]["acc"] > 0.96
 
