@@ -499,11 +499,13 @@ def headline(s):
 
 
 def out_name(args):
-    """[preset_][omitN_|keepNN_](sweep_KEY|[baseline_]seeds|seedN).json"""
+    """[validation_][preset_][omitN_|keepNN_](sweep_KEY|[baseline_]seeds|seedN).json"""
     omitted = omitted_digits(args)
     transfer = (f"keep{''.join(map(str, sorted(args.keep)))}" if args.keep is not None
                 else f"omit{''.join(map(str, omitted)) or 'none'}")
-    parts = [args.preset] if args.preset != "default" else []
+    parts = ["validation"] if args.eval_on == "validation" else []
+    if args.preset != "default":
+        parts.append(args.preset)
     if transfer != "omit3" and not (args.sweep and args.sweep[0] == "omit"):
         parts.append(transfer)
     if args.sweep:

@@ -71,7 +71,8 @@ def pct(x):
 
 
 def mean_std(summary):
-    return f"{pct(summary['mean'])} ± {pct(summary['std'])}"
+    """'mean ± std' in %, or '-' for a number the run does not have (``summary`` None)."""
+    return "-" if summary is None else f"{pct(summary['mean'])} ± {pct(summary['std'])}"
 
 
 def existing(folder, files):
@@ -313,10 +314,12 @@ def subclass_figures(folder):
         sweep = load(folder, name, "subclass")
         values = [str(g["sweep_value"]) for g in sweep["groups"]]
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for who, color in (("teacher", "tab:blue"), ("student", "tab:green")):
-            means = [100 * g["summary"][f"{who}_one_to_one"]["mean"] for g in sweep["groups"]]
-            stds = [100 * g["summary"][f"{who}_one_to_one"]["std"] for g in sweep["groups"]]
-            ax.errorbar(range(len(values)), means, yerr=stds, fmt="o-", color=color, label=who, capsize=3)
+        for who, color in (("teacher", "tab:blue"), ("ensemble", "tab:purple"), ("student", "tab:green")):
+            present = [(i, g["summary"][f"{who}_one_to_one"]) for i, g in enumerate(sweep["groups"])
+                       if f"{who}_one_to_one" in g["summary"]]
+            if present:
+                ax.errorbar([i for i, _ in present], [100 * s["mean"] for _, s in present],
+                            yerr=[100 * s["std"] for _, s in present], fmt="o-", color=color, label=who, capsize=3)
         ax.set(xticks=range(len(values)), xticklabels=values, xlabel=sweep["sweep"], ylabel="1-to-1 recovery (%)",
                ylim=(0, 100))
         ax.legend(fontsize=8)
@@ -340,16 +343,17 @@ def validation_twin(config):
 
 
 def subclass_main_table():
-    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | student worst / best seed | "
-            "student 1-to-1 on validation | student any-mapping | k-means 5+5 1-to-1 | super-class only | "
-            "seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | ensemble 1-to-1 | student 1-to-1 | "
+            "student worst / best seed | student 1-to-1 on validation | student any-mapping | k-means 5+5 1-to-1 | "
+            "super-class only | seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, label in existing(SUBCLASS, SUBCLASS_MAIN):
         group = load(SUBCLASS, name, "subclass")["groups"][0]
         s, runs = group["summary"], group["runs"]
         super_only = np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs])
         seconds = np.mean([sum(r["timings"].values()) for r in runs])
-        rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher_super_acc'])} | "
-                    f"{mean_std(s['teacher_one_to_one'])} | **{mean_std(s['student_one_to_one'])}** | "
+        rows.append(f"| {label} | {len(runs)} | {mean_std(s.get('teacher_super_acc'))} | "
+                    f"{mean_std(s['teacher_one_to_one'])} | {mean_std(s.get('ensemble_one_to_one'))} | "
+                    f"**{mean_std(s['student_one_to_one'])}** | "
                     f"{pct(s['student_one_to_one']['min'])} / {pct(s['student_one_to_one']['max'])} | "
                     f"{validation_twin(group['config'])} | {mean_std(s['student_any_mapping'])} | "
                     f"{mean_std(s['kmeans_one_to_one'])} | {pct(super_only)} | {seconds:.0f} |")
@@ -357,15 +361,17 @@ def subclass_main_table():
 
 
 def subclass_sweep_table():
-    rows = ["| sweep | value | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 |", "|---|---|---|---|---|---|"]
+    rows = ["| sweep | value | seeds | teacher super acc | teacher 1-to-1 | ensemble 1-to-1 | student 1-to-1 | "
+            "student worst seed |", "|---|---|---|---|---|---|---|---|"]
     folder = SUBCLASS
     for name in sweep_files(folder):
         sweep = load(SUBCLASS, name, "subclass")
         for g in sweep["groups"]:
             s = g["summary"]
             rows.append(f"| {name[:-5]} | {g['sweep_value']} | {s['student_one_to_one']['n']} | "
-                        f"{mean_std(s['teacher_super_acc'])} | {mean_std(s['teacher_one_to_one'])} | "
-                        f"{mean_std(s['student_one_to_one'])} |")
+                        f"{mean_std(s.get('teacher_super_acc'))} | {mean_std(s['teacher_one_to_one'])} | "
+                        f"{mean_std(s.get('ensemble_one_to_one'))} | {mean_std(s['student_one_to_one'])} | "
+                        f"{pct(s['student_one_to_one']['min'])} |")
     return "\n".join(rows)
 
 

@@ -70,6 +70,14 @@ def test_omit_and_keep_flags(flags, omitted):
     assert oc.parse_args(flags).omit == omitted
 
 
+@pytest.mark.parametrize("flags, name", [
+    ([], "seed0.json"), (["--seeds", "0", "1"], "seeds.json"), (["--sweep", "omit=1,2"], "sweep_omit.json"),
+    (["--keep", "7", "8", "--baseline", "--seeds", "0"], "keep78_baseline_seeds.json"),
+    (["--eval-on", "validation", "--preset", "paper", "--seeds", "100"], "validation_paper_seeds.json")])
+def test_results_file_names(flags, name):
+    assert oc.out_name(oc.parse_args(flags)) == name
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--omit", "10"], "--omit digits must be 0-9"),
     (["--omit", *"0123456789"], "cannot remove all ten digits"),
@@ -80,6 +88,8 @@ def test_omit_and_keep_flags(flags, omitted):
     (["--n-epochs-student", "-2"], "--n-epochs-student must be positive"),
     (["--student-hidden", "0"], "--student-hidden must be positive"),
     (["--teacher-dropout", "1"], "--teacher-dropout must be in [0, 1)"),
+    (["--input-dropout", "-0.1"], "--input-dropout must be in [0, 1)"),
+    (["--max-norm", "-1"], "--max-norm must be >= 0"),
     (["--sweep", "omit=3,12"], "--omit digits must be 0-9"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
