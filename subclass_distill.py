@@ -53,6 +53,9 @@ PARSER.add_argument("--labels", choices=["super", "none"], default="super",
 PARSER.add_argument("--teachers", type=int, default=1, above=0, at_most=20,
                     help="teachers in the ensemble: their sub-logits are aligned to the first's without "
                          "labels, by matching clusters on the training images, then averaged and distilled")
+PARSER.add_argument("--ensemble", choices=["best", "average"], default="best",
+                    help="what the student learns from, with --teachers > 1: the member with the lowest training "
+                         "objective in its last epoch (no labels needed: restarts, as in k-means), or the average")
 PARSER.add_argument("--n-epochs-teacher", type=int, default=12, above=0, at_most=10000, help="teacher epochs")
 PARSER.add_argument("--n-epochs-student", type=int, default=12, above=0, at_most=10000, help="student epochs")
 PARSER.add_argument("--aux-loss", choices=["entropy", "contrastive"], default="entropy",
@@ -324,22 +327,24 @@ def baselines(data, split, rng):
 
 
 def train_teacher(net, data, labels, groups, split, args, rng, log, name="teacher"):
-    """Super-class labels only (``labels``; all 0 with one group: no label).  With --consistency-weight, each batch is forwarded together with
-    a randomly shifted (with --rotate, also rotated) copy, whose sub-logit softmax is pulled
-    towards the original's (held fixed): sub-classes must not depend on where a digit sits or
-    how it leans (IMSAT's self-augmentation)."""
+    """Super-class labels only (``labels``; all 0 with one group: no label).  With
+    --consistency-weight, each batch is forwarded together with a randomly shifted (with --rotate,
+    also rotated) copy, whose sub-logit softmax is pulled towards the original's (held fixed):
+    sub-classes must not depend on where a digit sits or how it leans (IMSAT's self-augmentation).
+    Each epoch records the mean of every loss term and of the weighted total, the "objective"."""
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
-        start, ce_sum, aux_sum, n_batches = time.perf_counter(), 0.0, 0.0, 0
+        start, ce_sum, aux_sum, consistency_sum, n_batches = time.perf_counter(), 0.0, 0.0, 0.0, 0
         for xb, sb in minibatches((data.x_train, labels), args.batch_size, rng):
             if args.consistency_weight:
                 n = len(xb)
                 shifted = (affine(xb, args.rotate, args.jitter, rng) if args.rotate else jitter(xb, args.jitter, rng))
                 logits = net.forward(np.concatenate([xb, shifted]))
                 ce, aux, grad = teacher_loss(logits[:n], sb, groups, args.aux_loss, args.aux_weight, args.sharpen)
-                _, grad_shifted = distillation_loss(logits[n:], softmax(logits[:n]), 1.0)
+                consistency, grad_shifted = distillation_loss(logits[n:], softmax(logits[:n]), 1.0)
                 grad = np.concatenate([grad, args.consistency_weight * grad_shifted])
+                consistency_sum += consistency
             else:
                 ce, aux, grad = teacher_loss(net.forward(xb), sb, groups, args.aux_loss, args.aux_weight,
                                              args.sharpen)
@@ -348,10 +353,14 @@ def train_teacher(net, data, labels, groups, split, args, rng, log, name="teache
             ce_sum, aux_sum, n_batches = ce_sum + ce, aux_sum + aux, n_batches + 1
         runs.check_finite(name, epoch, ce_sum + aux_sum, net.params)
         metrics = evaluate(net.predict_logits(data.x_test), data.y_test, split, groups)
-        history.append({"epoch": epoch, "super_ce": ce_sum / n_batches, "aux_loss": aux_sum / n_batches,
-                        **metrics})
-        log(f"{name} epoch {epoch}/{args.n_epochs_teacher}: super CE {ce_sum / n_batches:.4f}, "
-            f"aux {aux_sum / n_batches:.4f}, {describe_metrics(metrics)} ({time.perf_counter() - start:.1f} s)")
+        losses = {"super_ce": ce_sum / n_batches, "aux_loss": aux_sum / n_batches,
+                  "consistency_loss": consistency_sum / n_batches}
+        objective = losses["super_ce"] + args.aux_weight * losses["aux_loss"] + \
+            args.consistency_weight * losses["consistency_loss"]
+        history.append({"epoch": epoch, **losses, "objective": objective, **metrics})
+        log(f"{name} epoch {epoch}/{args.n_epochs_teacher}: super CE {losses['super_ce']:.4f}, "
+            f"aux {losses['aux_loss']:.4f}, consistency {losses['consistency_loss']:.4f}, objective {objective:.4f}, "
+            f"{describe_metrics(metrics)} ({time.perf_counter() - start:.1f} s)")
     return history
 
 
@@ -400,8 +409,11 @@ def run(args, seed, data, log=print):
         teachers.append(MLP(sizes, seed=own.teacher))
         teacher_histories.append(train_teacher(teachers[-1], data, teacher_labels, groups, split, args,
                                                np.random.default_rng(own.data), log, name))
-    train_logits = [t.predict_logits(data.x_train) for t in teachers]
-    orders = [align(train_logits[0], z, groups) for z in train_logits]  # the first member's order is its own
+    taught = range(args.teachers)
+    if args.ensemble == "best":
+        taught = [int(np.argmin([h[-1]["objective"] for h in teacher_histories]))]
+    train_logits = [teachers[i].predict_logits(data.x_train) for i in taught]
+    orders = [align(train_logits[0], z, groups) for z in train_logits]  # the first one's order is its own
     targets = ensemble_probs(train_logits, orders, args.temperature).astype(np.float32)
     timings["teacher_s"] = time.perf_counter() - start
 
@@ -412,12 +424,14 @@ def run(args, seed, data, log=print):
     timings["student_s"] = time.perf_counter() - start
     metrics = {"teacher": teacher_histories[0][-1], "student": student_history[-1]}
     history = {"teacher": teacher_histories[0], "student": student_history}
-    if args.teachers > 1:
-        test_probs = ensemble_probs([t.predict_logits(data.x_test) for t in teachers], orders)
-        metrics["ensemble"] = evaluate(np.log(test_probs), data.y_test, split, groups)
+    if args.teachers > 1:  # the first member is the single teacher of this seed; "ensemble" is what was taught
+        test_probs = ensemble_probs([teachers[i].predict_logits(data.x_test) for i in taught], orders)
+        metrics["ensemble"] = {"members": list(taught), **evaluate(np.log(test_probs), data.y_test, split, groups)}
         metrics["other_teachers"] = [h[-1] for h in teacher_histories[1:]]
         history["other_teachers"] = teacher_histories[1:]
-        log(f"ensemble of {args.teachers} aligned teachers: {describe_metrics(metrics['ensemble'])}")
+        how = f"teacher {taught[0] + 1} of {args.teachers}" if args.ensemble == "best" else \
+            f"average of {args.teachers} aligned teachers"
+        log(f"taught by the {how}: {describe_metrics(metrics['ensemble'])}")
 
     start = time.perf_counter()
     baseline_scores = baselines(data, split, np.random.default_rng(seeds.kmeans))
@@ -452,7 +466,7 @@ def out_name(args):
     if args.preset != "default":
         name = f"{args.preset}_{name}"
     if args.teachers > 1:
-        name = f"teachers{args.teachers}_{name}"
+        name = f"teachers{args.teachers}{'_average' if args.ensemble == 'average' else ''}_{name}"
     if args.labels == "none":
         name = f"unsupervised_{name}"
     if args.split != PARSER.get_default("split"):

@@ -171,6 +171,15 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert run3["history"]["teacher"] == result["groups"][0]["runs"][0]["history"]["teacher"]
     assert len(run3["history"]["other_teachers"]) == 2 and "ensemble_one_to_one" in ensemble["groups"][0]["summary"]
     assert run3["metrics"]["other_teachers"][0] != run3["metrics"]["teacher"]
+    # By default the student learns from the member with the lowest training objective: no labels involved.
+    members = [run3["metrics"]["teacher"]] + run3["metrics"]["other_teachers"]
+    chosen = int(np.argmin([m["objective"] for m in members]))
+    assert run3["metrics"]["ensemble"]["members"] == [chosen]
+    assert run3["metrics"]["ensemble"]["contingency"] == members[chosen]["contingency"]
+    average = sd.main(common + ["--teachers", "3", "--ensemble", "average", "--seeds", "0",
+                                "--out", str(tmp_path / "average.json")])["groups"][0]["runs"][0]
+    assert average["metrics"]["ensemble"]["members"] == [0, 1, 2]
+    assert average["history"]["other_teachers"] == run3["history"]["other_teachers"]
     # Told nothing, the teacher has no super-class accuracy to report, and the rest still runs.
     unsupervised = sd.main(common + ["--labels", "none", "--out", str(tmp_path / "unsupervised.json")])
     assert "super_acc" not in unsupervised["groups"][0]["runs"][0]["metrics"]["student"]
