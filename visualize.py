@@ -424,16 +424,22 @@ def omitted_compression_table():
     return "\n".join(rows)
 
 
-def omitted_sweep_table():
-    rows = ["| sweep | value | seeds | student errors | omitted correct | errors after | omitted correct after | "
-            "offset |", "|---|---|---|---|---|---|---|---|"]
-    for name, label in existing(OMITTED, OMITTED_SWEEPS):
-        for g in load(OMITTED, name, "omitted_class")["groups"]:
-            s = g["summary"]
-            rows.append(f"| {label} | {sweep_label(g['sweep_value'])} | {s['student_errors']['n']} | "
-                        f"{errors(s['student_errors'])} | "
-                        f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
-                        f"{mean_std(s['corrected_omitted_acc'])} % | {s['offset']['mean']:+.2f} |")
+def omitted_validation_table():
+    """The teacher recipes compared on the validation split (every validation_*.json), one row per file."""
+    rows = ["| recipe (on the validation split) | seeds | teacher: epochs, dropout in / hidden, max-norm | "
+            "teacher errors | student errors | omitted correct | errors after | omitted correct after | "
+            "teacher seconds |", "|---|---|---|---|---|---|---|---|---|"]
+    for name in sorted(os.listdir(OMITTED)):
+        if not (name.startswith("validation_") and name.endswith(".json")):
+            continue
+        group = load(OMITTED, name, "omitted_class")["groups"][0]
+        c, s, runs = group["config"], group["summary"], group["runs"]
+        rows.append(f"| {c['preset']} | {', '.join(str(r['seed']) for r in runs)} | {c['n_epochs_teacher']}, "
+                    f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'} | "
+                    f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
+                    f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
+                    f"{mean_std(s['corrected_omitted_acc'])} % | "
+                    f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
     return "\n".join(rows)
 
 
@@ -551,7 +557,7 @@ def readme_blocks():
     if os.path.exists(os.path.join(VIZ, "omitted_class", "seeds.json")):
         blocks["omitted-main"] = omitted_main_table()
         blocks["omitted-compression"] = omitted_compression_table()
-        blocks["omitted-sweeps"] = omitted_sweep_table()
+        blocks["omitted-validation"] = omitted_validation_table()
     return blocks
 
 
