@@ -141,7 +141,7 @@ def load_data(args):
 
 
 def entropy_aux_loss(logits, super_labels, groups, sharpen):
-    """Per group g, over the batch's examples of g, with p_i = softmax of i's 5 sub-logits:
+    """Per group g, over the batch's examples of g, with p_i = softmax of i's sub-logits in g:
     L_g = -H(mean_i p_i) + sharpen * mean_i H(p_i), averaged over the groups present
     (``groups``: the sub-logit indices of each group).
 
@@ -262,7 +262,12 @@ def score_clusters(digits, clusters):
     return {"one_to_one": one_to_one, "any_mapping": any_mapping, "contingency": table.tolist()}
 
 
-def evaluate(logits, digits, split, groups=GROUPS):
+def evaluate(net, x, digits, split, groups=GROUPS):
+    """``score_logits`` of the network's logits on the images ``x``."""
+    return score_logits(net.predict_logits(x), digits, split, groups)
+
+
+def score_logits(logits, digits, split, groups=GROUPS):
     """How well the argmax sub-logit clusters the digits, and (with two groups) the super-class
     accuracy of the grouped logits.  ``logits``: a network's, or the log of an ensemble's probabilities."""
     scores = score_clusters(digits, logits.argmax(axis=1))
@@ -356,7 +361,7 @@ def train_teacher(net, data, labels, groups, split, args, rng, log, name="teache
             opt.step(net.grads)
             ce_sum, aux_sum, n_batches = ce_sum + ce, aux_sum + aux, n_batches + 1
         runs.check_finite(name, epoch, ce_sum + aux_sum, net.params)
-        metrics = evaluate(net.predict_logits(data.x_test), data.y_test, split, groups)
+        metrics = evaluate(net, data.x_test, data.y_test, split, groups)
         losses = {"super_ce": ce_sum / n_batches, "aux_loss": aux_sum / n_batches,
                   "consistency_loss": consistency_sum / n_batches}
         objective = losses["super_ce"] + args.aux_weight * losses["aux_loss"] + \
@@ -381,7 +386,7 @@ def train_student(net, targets, data, super_train, groups, split, args, rng, log
             opt.step(net.grads)
             loss_sum, n_batches = loss_sum + loss, n_batches + 1
         runs.check_finite("student", epoch, loss_sum, net.params)
-        metrics = evaluate(net.predict_logits(data.x_test), data.y_test, split, groups)
+        metrics = evaluate(net, data.x_test, data.y_test, split, groups)
         history.append({"epoch": epoch, "distill_loss": loss_sum / n_batches, **metrics})
         log(f"student epoch {epoch}/{args.n_epochs_student}: distillation loss {loss_sum / n_batches:.4f}, "
             f"{describe_metrics(metrics)} ({time.perf_counter() - start:.1f} s)")
@@ -430,7 +435,7 @@ def run(args, seed, data, log=print):
     history = {"teacher": teacher_histories[0], "student": student_history}
     if args.teachers > 1:  # the first member is the single teacher of this seed; "ensemble" is what was taught
         test_probs = ensemble_probs([teachers[i].predict_logits(data.x_test) for i in taught], orders)
-        metrics["ensemble"] = {"members": list(taught), **evaluate(np.log(test_probs), data.y_test, split, groups)}
+        metrics["ensemble"] = {"members": list(taught), **score_logits(np.log(test_probs), data.y_test, split, groups)}
         metrics["other_teachers"] = [h[-1] for h in teacher_histories[1:]]
         history["other_teachers"] = teacher_histories[1:]
         how = f"teacher {taught[0] + 1} of {args.teachers}" if args.ensemble == "best" else \
