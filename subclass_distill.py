@@ -374,8 +374,8 @@ def train_teacher(net, data, labels, groups, split, args, rng, log, name="teache
 
 
 def train_student(net, targets, data, super_train, groups, split, args, rng, log):
-    """Distil ``targets`` (the teacher's softened sub-logits on the training images); labels only
-    if hard weight > 0."""
+    """Distil ``targets`` (the teacher's softened sub-logits on the training images); the super-class
+    labels ``super_train`` only if hard weight > 0 (which --labels none rules out)."""
     opt = Adam(net.params, lr=args.lr, weight_decay=args.weight_decay)
     history = []
     for epoch in range(1, args.n_epochs_student + 1):
@@ -428,7 +428,7 @@ def run(args, seed, data, log=print):
 
     start = time.perf_counter()
     student = MLP(sizes, seed=seeds.student)
-    student_history = train_student(student, targets, data, super_labels(data.y_train, split), groups, split, args,
+    student_history = train_student(student, targets, data, teacher_labels, groups, split, args,
                                     np.random.default_rng(seeds.data + 1), log)
     timings["student_s"] = time.perf_counter() - start
     metrics = {"teacher": teacher_histories[0][-1], "student": student_history[-1]}
