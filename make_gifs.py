@@ -72,7 +72,7 @@ def subclass_gif(folder):
     """The problem (digits seen only as two super-classes) and the teacher's contingency per epoch."""
     import matplotlib.pyplot as plt
     from subclass_distill import parse_split
-    from visualize import draw_contingency, taught_teacher
+    from visualize import draw_contingency
 
     result = load(folder, "seeds.json", "subclass")
     run, samples = result["groups"][0]["runs"][0], result["samples"]
@@ -81,7 +81,7 @@ def subclass_gif(folder):
     order = np.argsort(samples["super"], kind="stable")  # super-class A's samples first
     grid = np.vstack([np.hstack(list(pixels[order][row * 10:(row + 1) * 10])) for row in range(len(order) // 10)])
     frames = []
-    for h in taught_teacher(run)[1]:
+    for h in run["history"]["teacher"]:
         fig, (ax_in, ax_cm) = plt.subplots(1, 2, figsize=(10, 4.6), gridspec_kw={"width_ratios": [1.3, 1]})
         ax_in.imshow(grid, cmap="gray_r")
         ax_in.set_title(f"the teacher's only labels: super-class A = {''.join(map(str, split[0]))} (top), "

@@ -240,17 +240,6 @@ def draw_contingency(ax, table, title, split):
     ax.set_title(title, fontsize=9)
 
 
-def taught_teacher(run):
-    """(final metrics, per-epoch history) of the teacher the student learned from: the one teacher, or
-    with --teachers K the member chosen by its training objective (the JSON keeps the first member as
-    "teacher" and the chosen one in "ensemble"); for an average of members, its metrics and the first
-    member's history."""
-    members = run["metrics"].get("ensemble", {}).get("members", [0])
-    histories = [run["history"]["teacher"]] + run["history"].get("other_teachers", [])
-    metrics = run["metrics"]["ensemble"] if len(members) > 1 else histories[members[0]][-1]
-    return metrics, histories[members[0]]
-
-
 def subclass_figures(folder):
     """{file name: PNG} drawn from the subclass JSON files in it."""
     import matplotlib.pyplot as plt
@@ -265,7 +254,7 @@ def subclass_figures(folder):
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
     for ax, who in zip(axes, ("teacher", "student")):
-        m = taught_teacher(run)[0] if who == "teacher" else run["metrics"][who]
+        m = run["metrics"][who]
         draw_contingency(ax, m["contingency"], f"{who} (seed {run['seed']}): 1-to-1 recovery "
                          f"{pct(m['one_to_one'])} %, super acc {pct(m['super_acc'])} %", split)
     figures["contingency.png"] = png(fig)
@@ -273,7 +262,7 @@ def subclass_figures(folder):
     bars = [("chance", [r["baselines"]["chance"]["one_to_one"] for r in runs]),
             ("super-class\nonly", [r["baselines"]["super_only"]["one_to_one"] for r in runs]),
             ("k-means 5+5\n(pixels)", [r["baselines"]["kmeans"]["one_to_one"] for r in runs]),
-            ("teacher", [taught_teacher(r)[0]["one_to_one"] for r in runs]),
+            ("teacher", [r["metrics"]["teacher"]["one_to_one"] for r in runs]),
             ("student", [r["metrics"]["student"]["one_to_one"] for r in runs])]
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(range(len(bars)), [100 * np.mean(v) for _, v in bars], yerr=[100 * np.std(v) for _, v in bars],
@@ -285,7 +274,7 @@ def subclass_figures(folder):
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
     for r in runs:
-        teacher, student = taught_teacher(r)[1], r["history"]["student"]
+        teacher, student = r["history"]["teacher"], r["history"]["student"]
         epochs = [h["epoch"] for h in teacher]
         axes[0].plot(epochs, [h["super_ce"] for h in teacher], color="tab:blue", alpha=0.6)
         axes[0].plot(epochs, [h["aux_loss"] for h in teacher], color="tab:orange", alpha=0.6)
@@ -304,8 +293,7 @@ def subclass_figures(folder):
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for x, who, color in ((0, "teacher", "tab:blue"), (1, "student", "tab:green")):
-        values = [100 * (taught_teacher(r)[0] if who == "teacher" else r["metrics"][who])["one_to_one"]
-                  for r in runs]
+        values = [100 * r["metrics"][who]["one_to_one"] for r in runs]
         ax.scatter([x] * len(values), values, color=color)
         ax.errorbar(x + 0.15, np.mean(values), yerr=np.std(values), fmt="o", color="k")
     ax.set(xticks=[0, 1], xticklabels=["teacher", "student"], xlim=(-0.5, 1.5), ylabel="1-to-1 recovery (%)",
@@ -330,7 +318,7 @@ def subclass_figures(folder):
         sweep = load(folder, name, "subclass")
         values = [str(g["sweep_value"]) for g in sweep["groups"]]
         fig, ax = plt.subplots(figsize=(5, 3.5))
-        for who, color in (("teacher", "tab:blue"), ("ensemble", "tab:purple"), ("student", "tab:green")):
+        for who, color in (("teacher", "tab:blue"), ("student", "tab:green")):
             present = [(i, g["summary"][f"{who}_one_to_one"]) for i, g in enumerate(sweep["groups"])
                        if f"{who}_one_to_one" in g["summary"]]
             if present:
@@ -359,18 +347,16 @@ def validation_twin(config):
 
 
 def subclass_main_table():
-    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 (first of K) | chosen / averaged 1-to-1 | "
-            "student 1-to-1 | "
+    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | "
             "student worst / best seed | student 1-to-1 on validation | student any-mapping | k-means 5+5 1-to-1 | "
-            "super-class only | seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "super-class only | seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, label in existing(SUBCLASS, SUBCLASS_MAIN):
         group = load(SUBCLASS, name, "subclass")["groups"][0]
         s, runs = group["summary"], group["runs"]
         super_only = np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs])
         seconds = np.mean([sum(r["timings"].values()) for r in runs])
         rows.append(f"| {label} | {len(runs)} | {mean_std(s.get('teacher_super_acc'))} | "
-                    f"{mean_std(s['teacher_one_to_one'])} | {mean_std(s.get('ensemble_one_to_one'))} | "
-                    f"**{mean_std(s['student_one_to_one'])}** | "
+                    f"{mean_std(s['teacher_one_to_one'])} | **{mean_std(s['student_one_to_one'])}** | "
                     f"{pct(s['student_one_to_one']['min'])} / {pct(s['student_one_to_one']['max'])} | "
                     f"{validation_twin(group['config'])} | {mean_std(s['student_any_mapping'])} | "
                     f"{mean_std(s['kmeans_one_to_one'])} | {pct(super_only)} | {seconds:.0f} |")
@@ -378,9 +364,8 @@ def subclass_main_table():
 
 
 def subclass_sweep_table():
-    rows = ["| sweep | value | seeds | teacher super acc | teacher 1-to-1 (first of K) | chosen / averaged 1-to-1 | "
-            "student 1-to-1 | "
-            "student worst seed |", "|---|---|---|---|---|---|---|---|"]
+    rows = ["| sweep | value | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | student worst seed |",
+            "|---|---|---|---|---|---|---|"]
     folder = SUBCLASS
     for name in sweep_files(folder):
         sweep = load(SUBCLASS, name, "subclass")
@@ -388,7 +373,7 @@ def subclass_sweep_table():
             s = g["summary"]
             rows.append(f"| {name[:-5]} | {g['sweep_value']} | {s['student_one_to_one']['n']} | "
                         f"{mean_std(s.get('teacher_super_acc'))} | {mean_std(s['teacher_one_to_one'])} | "
-                        f"{mean_std(s.get('ensemble_one_to_one'))} | {mean_std(s['student_one_to_one'])} | "
+                        f"{mean_std(s['student_one_to_one'])} | "
                         f"{pct(s['student_one_to_one']['min'])} |")
     return "\n".join(rows)
 

@@ -165,21 +165,24 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert kmeans[1] != kmeans[0] and splits["groups"][1]["config"]["split"] == "01389/24567"
     swept = json.loads((folder / "sweep_sharpen.json").read_text())["groups"]
     assert swept[0]["runs"][0]["baselines"] == swept[1]["runs"][0]["baselines"]
-    # An ensemble's first member is the single teacher of the same seed; the others are new.
-    ensemble = sd.main(common + ["--teachers", "3", "--seeds", "0", "--out", str(tmp_path / "ensemble.json")])
+    # An ensemble's first member is the single teacher of the same seed; the others are new.  By
+    # default every member trains --screen-epochs, and only the one with the lowest training objective
+    # (no labels involved) trains on and teaches.
+    single = sd.main(common + ["--teachers", "1", "--out", str(tmp_path / "single.json")])["groups"][0]["runs"][0]
+    ensemble = sd.main(common + ["--teachers", "3", "--screen-epochs", "1", "--seeds", "0",
+                                 "--out", str(tmp_path / "ensemble.json")])
     run3 = ensemble["groups"][0]["runs"][0]
-    assert run3["history"]["teacher"] == result["groups"][0]["runs"][0]["history"]["teacher"]
-    assert len(run3["history"]["other_teachers"]) == 2 and "ensemble_one_to_one" in ensemble["groups"][0]["summary"]
-    assert run3["metrics"]["other_teachers"][0] != run3["metrics"]["teacher"]
-    # By default the student learns from the member with the lowest training objective: no labels involved.
-    members = [run3["metrics"]["teacher"]] + run3["metrics"]["other_teachers"]
-    chosen = int(np.argmin([m["objective"] for m in members]))
-    assert run3["metrics"]["ensemble"]["members"] == [chosen]
-    assert run3["metrics"]["ensemble"]["contingency"] == members[chosen]["contingency"]
+    members = run3["history"]["teachers"]
+    assert members[0] == single["history"]["teacher"][:len(members[0])] and members[1] != members[0][:1]
+    chosen = int(np.argmin([m[0]["objective"] for m in members]))
+    assert run3["metrics"]["taught_by"] == [chosen] and run3["history"]["teacher"] == members[chosen]
+    assert [len(m) for m in members] == [2 if i == chosen else 1 for i in range(3)]
+    assert run3["metrics"]["teacher"] == members[chosen][-1] == run3["metrics"]["teachers"][chosen]
     average = sd.main(common + ["--teachers", "3", "--ensemble", "average", "--seeds", "0",
                                 "--out", str(tmp_path / "average.json")])["groups"][0]["runs"][0]
-    assert average["metrics"]["ensemble"]["members"] == [0, 1, 2]
-    assert average["history"]["other_teachers"] == run3["history"]["other_teachers"]
+    assert average["metrics"]["taught_by"] == [0, 1, 2] and [len(m) for m in average["history"]["teachers"]] == [2] * 3
+    assert average["history"]["teachers"][chosen] == members[chosen]
+    assert "objective" not in average["metrics"]["teacher"]  # the averaged members' scores, not one member's
     # Told nothing, the teacher has no super-class accuracy to report, and the rest still runs.
     unsupervised = sd.main(common + ["--labels", "none", "--out", str(tmp_path / "unsupervised.json")])
     assert "super_acc" not in unsupervised["groups"][0]["runs"][0]["metrics"]["student"]
