@@ -70,6 +70,9 @@ PARSER.add_argument("--temperature", type=float, default=20.0, above=0,
                     help="distillation temperature T (T^2 factor)")
 PARSER.add_argument("--hard-weight", type=float, default=0.0, at_least=0,
                     help="weight of the cross-entropy on the transfer set's hard labels (0: soft targets only)")
+PARSER.add_argument("--transfer-jitter", type=int, default=0, at_least=0, at_most=8,
+                    help="max shift in pixels of the transfer images, each batch shifted anew and the teacher's "
+                         "targets computed on the shifted images (0: the transfer set as it is, targets computed once)")
 PARSER.add_argument("--baseline", action="store_true",
                     help="also train the student on the transfer set's hard labels alone (no teacher)")
 PARSER.add_argument("--n-epochs-teacher", type=int, default=40, above=0, at_most=10000, help="teacher epochs")
@@ -301,16 +304,18 @@ def get_teacher(args, seed, data, log):
 # ----------------------------------------------------------------------------
 
 
-def train_student(net, arrays, loss_fn, data, omitted, args, rng, log, name="student", samples=None):
-    """Train on mini-batches of ``arrays`` (images first) with ``loss_fn(logits, *targets)``;
-    evaluate on the test set after each epoch (and predict ``samples`` for the GIF)."""
+def train_student(net, arrays, loss_fn, data, omitted, args, rng, log, name="student", samples=None, shift=0):
+    """Train on mini-batches of ``arrays`` (images first, each batch shifted by up to ``shift`` pixels)
+    with ``loss_fn(images, logits, *the batch's other arrays)``; evaluate on the test set after each
+    epoch (and predict ``samples`` for the GIF)."""
     opt = Adam(net.params, lr=args.lr)
     history = []
     for epoch in range(1, args.n_epochs_student + 1):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
         opt.lr = learning_rate(args, epoch, args.n_epochs_student)
         for xb, *targets in minibatches(arrays, args.batch_size, rng):
-            loss, grad = loss_fn(net.forward(xb), *targets)
+            xb = jitter(xb, shift, rng) if shift else xb
+            loss, grad = loss_fn(xb, net.forward(xb), *targets)
             net.backward(grad)
             opt.step(net.grads)
             loss_sum, n_batches = loss_sum + loss, n_batches + 1
@@ -432,14 +437,24 @@ def run(args, seed, data, log=print):
     start = time.perf_counter()
     keep = transfer_mask(data.y_train, omitted)
     x_transfer, y_transfer = data.x_train[keep], data.y_train[keep]
-    soft_targets = softmax(teacher.net.predict_logits(x_transfer), args.temperature).astype(np.float32)
     samples = sample_rows(data.y_test, omitted)
     sizes = [PIXELS, args.student_hidden, args.student_hidden, N_CLASSES]
     student = MLP(sizes, seed=seeds.student_init)
-    student_history = train_student(
-        student, (x_transfer, soft_targets, y_transfer),
-        lambda logits, soft, labels: student_loss(logits, soft, labels, args.temperature, args.hard_weight),
-        data, omitted, args, np.random.default_rng(seeds.student_data), log, samples=data.x_test[samples])
+    if args.transfer_jitter:  # the teacher's targets for each shifted batch
+        arrays = (x_transfer, y_transfer)
+
+        def loss_fn(xb, logits, labels):
+            soft = softmax(teacher.net.predict_logits(xb), args.temperature)
+            return student_loss(logits, soft, labels, args.temperature, args.hard_weight)
+    else:  # the same targets every epoch: computed once
+        arrays = (x_transfer, softmax(teacher.net.predict_logits(x_transfer), args.temperature).astype(np.float32),
+                  y_transfer)
+
+        def loss_fn(xb, logits, soft, labels):
+            return student_loss(logits, soft, labels, args.temperature, args.hard_weight)
+    student_history = train_student(student, arrays, loss_fn, data, omitted, args,
+                                    np.random.default_rng(seeds.student_data), log, samples=data.x_test[samples],
+                                    shift=args.transfer_jitter)
     timings["student_s"] = time.perf_counter() - start
 
     record = {"seed": seed, "transfer_size": int(keep.sum()), "teacher_cached": teacher.cached,
@@ -461,8 +476,9 @@ def run(args, seed, data, log=print):
     if args.baseline:
         start = time.perf_counter()
         baseline = MLP(sizes, seed=seeds.student_init)
-        record["history"]["baseline"] = train_student(baseline, (x_transfer, y_transfer), cross_entropy, data,
-                                                      omitted, args, np.random.default_rng(seeds.student_data),
+        record["history"]["baseline"] = train_student(baseline, (x_transfer, y_transfer),
+                                                      lambda xb, logits, labels: cross_entropy(logits, labels),
+                                                      data, omitted, args, np.random.default_rng(seeds.student_data),
                                                       log, "baseline")
         record["metrics"]["baseline"] = record["history"]["baseline"][-1]
         timings["baseline_s"] = time.perf_counter() - start

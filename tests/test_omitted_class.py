@@ -169,6 +169,24 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert (folder / "student_learns_threes.gif").stat().st_size <= make_gifs.MAX_BYTES
 
 
+def test_jittered_transfer_set_takes_the_teachers_targets_on_the_shifted_images(monkeypatch, tmp_path):
+    """With --transfer-jitter, every batch is shifted and the teacher labels the shifted images, not
+    the originals: here "shifting" blanks the images, so every target must be the teacher's on a
+    blank image, the same for all rows."""
+    monkeypatch.setattr(oc, "load_mnist", fake_mnist)
+    flags = TINY + ["--cache-dir", str(tmp_path / "teachers"), "--out", str(tmp_path / "r.json")]
+    plain = oc.main(flags)["groups"][0]["runs"][0]
+    targets = []
+    student_loss = oc.student_loss
+    monkeypatch.setattr(oc, "jitter", lambda x, shift, rng: np.zeros_like(x))
+    monkeypatch.setattr(oc, "student_loss", lambda logits, soft, *rest: targets.append(soft) or student_loss(
+        logits, soft, *rest))
+    jittered = oc.main(flags + ["--transfer-jitter", "2"])["groups"][0]["runs"][0]
+    assert targets and all(np.allclose(t, t[0]) for t in targets)
+    assert jittered["history"]["teacher"] == plain["history"]["teacher"]  # the same cached teacher
+    assert jittered["metrics"]["student"] != plain["metrics"]["student"]
+
+
 def test_real_mnist_student_recovers_omitted_threes_after_correction(monkeypatch, tmp_path):
     monkeypatch.setenv("HINTON_DATA_DIR", real_data_dir("mnist"))
     result = oc.main(["--n-epochs-teacher", "3", "--n-epochs-student", "3", "--teacher-hidden", "300",
