@@ -428,21 +428,24 @@ def omitted_compression_table():
 
 
 def omitted_validation_table():
-    """The teacher recipes compared on the validation split (every validation_*.json), one row per file."""
+    """The recipes compared on the validation split: every group of every validation_*.json."""
     rows = ["| recipe (on the validation split) | seeds | teacher: epochs, dropout in / hidden, max-norm | "
-            "teacher errors | student errors | omitted correct | errors after | omitted correct after | "
-            "teacher seconds |", "|---|---|---|---|---|---|---|---|---|"]
+            "student: T, transfer jitter | teacher errors | student errors | omitted correct | errors after | "
+            "omitted correct after | teacher seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name in sorted(os.listdir(OMITTED)):
         if not (name.startswith("validation_") and name.endswith(".json")):
             continue
-        group = load(OMITTED, name, "omitted_class")["groups"][0]
-        c, s, runs = group["config"], group["summary"], group["runs"]
-        rows.append(f"| {c['preset']} | {', '.join(str(r['seed']) for r in runs)} | {c['n_epochs_teacher']}, "
-                    f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'} | "
-                    f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
-                    f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
-                    f"{mean_std(s['corrected_omitted_acc'])} % | "
-                    f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
+        result = load(OMITTED, name, "omitted_class")
+        for group in result["groups"]:
+            c, s, runs = group["config"], group["summary"], group["runs"]
+            label = f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"] else c["preset"]
+            rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {c['n_epochs_teacher']}, "
+                        f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'} | "
+                        f"{c['temperature']:g}, {c['transfer_jitter']} | "
+                        f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
+                        f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
+                        f"{mean_std(s['corrected_omitted_acc'])} % | "
+                        f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
     return "\n".join(rows)
 
 
