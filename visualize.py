@@ -420,7 +420,8 @@ def omitted_compression_table():
                                           f"{group['config']['teacher_dropout']}", 67),
                               ("baseline", f"student 2x{group['config']['student_hidden']}, hard labels only", 146),
                               ("student", f"student 2x{group['config']['student_hidden']}, distilled at "
-                                          f"T = {group['config']['temperature']:g}", 74)):
+                                          f"T = {group['config']['temperature']:g}, transfer jitter "
+                                          f"{group['config']['transfer_jitter']}", 74)):
         per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
         rows.append(f"| {label} | {paper} | **{errors(s[who + '_errors'])}** | {per_seed} | "
                     f"{mean_std(s[who + '_acc'])} % |")
