@@ -1,10 +1,10 @@
 """Omitted-class dark knowledge: a student that never saw a 3 still recognises 3s.
 
 Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network",
-section 3.  A big teacher (784-1200-1200-10, trained on all of MNIST with
-+-2 pixel jitter) produces soft targets at a high temperature T.  A smaller
-student (784-800-800-10, no regularisation) is trained to match them on a
-*transfer set from which every example of one digit has been removed*.  The
+section 3.  A big teacher (784-1200-1200-10, trained on MNIST with each
+image shifted by up to 2 pixels and rotated by up to 10 degrees) produces
+soft targets at a high temperature T.  A smaller student (784-800-800-10,
+no regularisation) is trained to match them on a *transfer set from which every example of one digit has been removed*.  The
 student's only information about that digit is the teacher's small
 probabilities for it on the other digits ("this 8 looks a bit like a 3"), yet
 it classifies most test 3s correctly; what it gets wrong is mostly a bias
@@ -35,7 +35,8 @@ from typing import NamedTuple
 import numpy as np
 
 import runs
-from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, dropout_mask, jitter, max_norm, minibatches, softmax
+from mlp_numpy import (MLP, Adam, affine, cross_entropy, distillation_loss, dropout_mask, jitter, max_norm, minibatches,
+                       softmax)
 from mnist_data import PIXELS, DataError, cache_dir, load_mnist, with_validation, write_atomically
 
 # ----------------------------------------------------------------------------
@@ -46,10 +47,10 @@ PRESETS = {
     # The public numpy reproduction's recipe: 12 teacher epochs, 20 student epochs, no dropout,
     # constant learning rate, the transfer set as it is.
     "public": {"n_epochs_teacher": 12, "n_epochs_student": 20, "teacher_dropout": 0.0, "lr_schedule": "constant",
-               "transfer_jitter": 0},
+               "rotate": 0.0, "transfer_jitter": 0},
     # The dropout paper's MLP regulariser (Srivastava et al. 2014): dropout 0.2 on the pixels and 0.5
     # on the hidden units, each unit's incoming weights capped at norm 3.5, trained longer.
-    "paper": {"n_epochs_teacher": 60, "teacher_dropout": 0.5, "input_dropout": 0.2, "max_norm": 3.5},
+    "paper": {"n_epochs_teacher": 60, "teacher_dropout": 0.5, "input_dropout": 0.2, "max_norm": 3.5, "rotate": 0.0},
 }
 N_CLASSES = 10
 CACHE_FORMAT = 2  # bump when the cached teacher's contents change meaning (2: trained without the validation images)
@@ -76,7 +77,7 @@ PARSER.add_argument("--transfer-jitter", type=int, default=2, at_least=0, at_mos
                          "targets computed on the shifted images (0: the transfer set as it is, targets computed once)")
 PARSER.add_argument("--baseline", action="store_true",
                     help="also train the student on the transfer set's hard labels alone (no teacher)")
-PARSER.add_argument("--n-epochs-teacher", type=int, default=40, above=0, at_most=10000, help="teacher epochs")
+PARSER.add_argument("--n-epochs-teacher", type=int, default=100, above=0, at_most=10000, help="teacher epochs")
 PARSER.add_argument("--n-epochs-student", type=int, default=40, above=0, at_most=10000,
                     help="student epochs (also the baseline's)")
 PARSER.add_argument("--teacher-hidden", type=int, default=1200, above=0, at_most=8192,
@@ -92,6 +93,9 @@ PARSER.add_argument("--max-norm", type=float, default=0.0, at_least=0,
                          "(0: no cap)")
 PARSER.add_argument("--jitter", type=int, default=2, at_least=0, at_most=8,
                     help="teacher augmentation: max shift in pixels")
+PARSER.add_argument("--rotate", type=float, default=10.0, at_least=0, at_most=180,
+                    help="teacher augmentation: max rotation in degrees (0: whole-pixel shifts only; otherwise "
+                         "also rotated, and shifted by a real number of pixels up to --jitter, bilinearly)")
 PARSER.add_argument("--batch-size", type=int, default=128, above=0, at_most=60000,
                     help="mini-batch size (teacher and student)")
 PARSER.add_argument("--lr", type=float, default=1e-3, above=0, help="Adam learning rate (teacher and student)")
@@ -215,7 +219,8 @@ def teacher_config(args, seed):
     return {"format": CACHE_FORMAT, "dataset": args.dataset, "seed": int(seed),
             "sizes": [PIXELS, args.teacher_hidden, args.teacher_hidden, N_CLASSES],
             "n_epochs": args.n_epochs_teacher, "dropout": args.teacher_dropout, "input_dropout": args.input_dropout,
-            "max_norm": args.max_norm, "jitter": args.jitter, "batch_size": args.batch_size, "lr": args.lr,
+            "max_norm": args.max_norm, "jitter": args.jitter, "rotate": args.rotate, "batch_size": args.batch_size,
+            "lr": args.lr,
             "lr_schedule": args.lr_schedule, "eval_on": args.eval_on}
 
 
@@ -257,15 +262,16 @@ def save_cached_teacher(path, config, teacher):
 
 
 def train_teacher(net, data, args, rng, log):
-    """Hard labels on all training images, each batch jittered by up to --jitter pixels, with dropout
-    (on the inputs too, with --input-dropout) and, with --max-norm, each unit's weights capped."""
+    """Hard labels on all training images, each batch jittered by up to --jitter pixels (and rotated by
+    up to --rotate degrees), with dropout (on the inputs too, with --input-dropout) and, with
+    --max-norm, each unit's weights capped."""
     opt = Adam(net.params, lr=args.lr)
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
         opt.lr = learning_rate(args, epoch, args.n_epochs_teacher)
         for xb, yb in minibatches((data.x_train, data.y_train), args.batch_size, rng):
-            xb = jitter(xb, args.jitter, rng)
+            xb = affine(xb, args.rotate, args.jitter, rng) if args.rotate else jitter(xb, args.jitter, rng)
             if args.input_dropout:
                 xb = xb * dropout_mask(xb.shape, args.input_dropout, rng)
             loss, grad = cross_entropy(net.forward(xb, args.teacher_dropout, rng), yb)

@@ -385,6 +385,7 @@ def subclass_sweep_table():
 OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (12 + 20 epochs)"),
                 ("seeds.json", "default recipe"),
                 ("keep78_seeds.json", "transfer set of only 7s and 8s")]
+VALIDATION_COMPRESSION = "validation_omitnone_baseline_seeds.json"  # the compression table's validation twin
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
                   ("sweep_hard_weight.json", "hard-label weight")]
@@ -413,36 +414,49 @@ def omitted_main_table():
 
 
 def omitted_compression_table():
+    """Nothing omitted: teacher, hard-label student and distilled student, validation beside test."""
     group = load(OMITTED, "omitnone_baseline_seeds.json", "omitted_class")["groups"][0]
-    s, runs = group["summary"], group["runs"]
-    rows = ["| network | paper (errors) | errors here, mean ± std | per seed | test accuracy |", "|---|---|---|---|---|"]
-    for who, label, paper in (("teacher", f"teacher 2x{group['config']['teacher_hidden']}, jitter, dropout "
-                                          f"{group['config']['teacher_dropout']}", 67),
-                              ("baseline", f"student 2x{group['config']['student_hidden']}, hard labels only", 146),
-                              ("student", f"student 2x{group['config']['student_hidden']}, distilled at "
-                                          f"T = {group['config']['temperature']:g}, transfer jitter "
-                                          f"{group['config']['transfer_jitter']}", 74)):
+    s, runs, c = group["summary"], group["runs"], group["config"]
+    twin = (load(OMITTED, VALIDATION_COMPRESSION, "omitted_class")["groups"][0]
+            if os.path.exists(os.path.join(OMITTED, VALIDATION_COMPRESSION)) else None)
+    seeds = ", ".join(str(r["seed"]) for r in twin["runs"]) if twin else "none run"
+    rows = [f"| network | paper (errors) | validation errors (seeds {seeds}) | test errors, mean ± std | "
+            "per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
+    for who, label, paper in (("teacher", f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
+                                          f"{c['teacher_dropout']}", 67),
+                              ("baseline", f"student 2x{c['student_hidden']}, hard labels only", 146),
+                              ("student", f"student 2x{c['student_hidden']}, distilled at T = {c['temperature']:g}, "
+                                          f"transfer jitter {c['transfer_jitter']}", 74)):
         per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
-        rows.append(f"| {label} | {paper} | **{errors(s[who + '_errors'])}** | {per_seed} | "
+        validation = errors(twin["summary"][who + "_errors"]) if twin else "-"
+        rows.append(f"| {label} | {paper} | {validation} | **{errors(s[who + '_errors'])}** | {per_seed} | "
                     f"{mean_std(s[who + '_acc'])} % |")
     return "\n".join(rows)
 
 
+def teacher_augmentation(config):
+    """How the teacher's training images were moved: '±2 px jitter', or with rotation."""
+    rotate = config.get("rotate", 0)
+    return f"±{config['jitter']} px shift, ±{rotate:g}° rotation" if rotate else f"±{config['jitter']} px jitter"
+
+
 def omitted_validation_table():
-    """The recipes compared on the validation split: every group of every validation_*.json."""
-    rows = ["| recipe (on the validation split) | seeds | teacher: epochs, dropout in / hidden, max-norm | "
-            "student: T, transfer jitter | teacher errors | student errors | omitted correct | errors after | "
+    """The recipes compared on the validation split: every group of every validation_*.json (but the
+    compression table's, which is shown beside its test numbers)."""
+    rows = ["| recipe (on the validation split) | seeds | teacher: epochs, dropout in / hidden, max-norm, rotation | "
+            "student: T, transfer jitter, epochs | teacher errors | student errors | omitted correct | errors after | "
             "omitted correct after | teacher seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name in sorted(os.listdir(OMITTED)):
-        if not (name.startswith("validation_") and name.endswith(".json")):
+        if not (name.startswith("validation_") and name.endswith(".json")) or name == VALIDATION_COMPRESSION:
             continue
         result = load(OMITTED, name, "omitted_class")
         for group in result["groups"]:
             c, s, runs = group["config"], group["summary"], group["runs"]
             label = f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"] else c["preset"]
             rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {c['n_epochs_teacher']}, "
-                        f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'} | "
-                        f"{c['temperature']:g}, {c['transfer_jitter']} | "
+                        f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'}, "
+                        f"{c.get('rotate', 0):g}° | "
+                        f"{c['temperature']:g}, {c['transfer_jitter']}, {c['n_epochs_student']} | "
                         f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
                         f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
                         f"{mean_std(s['corrected_omitted_acc'])} % | "

@@ -114,8 +114,9 @@ def test_teacher_cache_is_keyed_by_config_and_a_damaged_file_is_rejected(monkeyp
     args = oc.parse_args(flags)
     keys = {oc.cache_path(args, oc.teacher_config(oc.parse_args(flags + extra), 0)) for extra in
             ([], ["--input-dropout", "0.2"], ["--max-norm", "3"], ["--eval-on", "validation"], ["--jitter", "1"],
-             ["--n-epochs-teacher", "3"], ["--teacher-hidden", "24"], ["--lr-schedule", "constant"])}
-    assert len(keys) == 8
+             ["--n-epochs-teacher", "3"], ["--teacher-hidden", "24"], ["--lr-schedule", "constant"],
+             ["--rotate", "0"])}
+    assert len(keys) == 9
     # --no-cache retrains, and gets the same teacher (the run is deterministic).
     fresh = oc.main(flags + ["--no-cache", "--out", str(tmp_path / "d.json")])["groups"][0]["runs"][0]
     assert not fresh["teacher_cached"] and fresh["metrics"] == first["metrics"]
@@ -185,6 +186,17 @@ def test_jittered_transfer_set_takes_the_teachers_targets_on_the_shifted_images(
     assert targets and all(np.allclose(t, t[0]) for t in targets)
     assert jittered["history"]["teacher"] == plain["history"]["teacher"]  # the same cached teacher
     assert jittered["metrics"]["student"] != plain["metrics"]["student"]
+
+
+def test_rotate_trains_the_teacher_on_rotated_and_shifted_batches(monkeypatch, tmp_path):
+    """--rotate sends every teacher batch (and nothing of the student's) through affine, with --jitter
+    as its shift."""
+    monkeypatch.setattr(oc, "load_mnist", fake_mnist)
+    calls = []
+    monkeypatch.setattr(oc, "affine", lambda x, degrees, shift, rng: calls.append((len(x), degrees, shift)) or x)
+    oc.main(TINY + ["--rotate", "12", "--jitter", "1", "--no-cache", "--out", str(tmp_path / "r.json")])
+    assert calls and {c[1:] for c in calls} == {(12.0, 1)}
+    assert sum(c[0] for c in calls) == 2 * 500  # two teacher epochs over the 500 fake training images
 
 
 def test_real_mnist_student_recovers_omitted_threes_after_correction(monkeypatch, tmp_path):
