@@ -3,14 +3,15 @@
 Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural Network",
 section 3.  A big teacher (784-1200-1200-10, trained on MNIST with each
 image shifted by up to 2 pixels and rotated by up to 10 degrees) produces
-soft targets at a high temperature T.  A smaller student (784-800-800-10,
-no regularisation) is trained to match them on a *transfer set from which every example of one digit has been removed*.  The
-student's only information about that digit is the teacher's small
-probabilities for it on the other digits ("this 8 looks a bit like a 3"), yet
-it classifies most test 3s correctly; what it gets wrong is mostly a bias
-too low, which one scalar added to the 3's output bias corrects.  The offset
-is chosen without the test set: the student's mean probability of a 3 over a
-probe of training images is matched to the frequency of 3s.
+soft targets at a high temperature T.  A smaller student (784-800-800-10, no
+regularisation) is trained to match them on a *transfer set from which every
+example of one digit has been removed*.  The student's only information
+about that digit is the teacher's small probabilities for it on the other
+digits ("this 8 looks a bit like a 3"), yet it classifies most test 3s
+correctly; what it gets wrong is mostly a bias too low, which one scalar
+added to the 3's output bias corrects.  The offset is chosen without the test
+set: the student's mean probability of a 3 over a probe of training images
+is matched to the frequency of 3s.
 
     python omitted_class_distill.py                       # omit 3, seed 0 (the default recipe)
     python omitted_class_distill.py --preset public       # the public numpy script's recipe (speed target)

@@ -37,6 +37,7 @@ import json
 import math
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -358,12 +359,21 @@ def parallel_runs(experiment, args, variants, seeds, threads):
                                          f"{args.sweep[0]}={value} seed {seed}" if args.sweep else f"seed {seed}",
                                          args.quiet)
              for value, variant in variants for seed in seeds]
-    with joblib.parallel_config(backend=args.backend, n_jobs=args.jobs):
-        records = joblib.Parallel()(tasks)
+    # A SIGTERM (a scheduler's kill) becomes an exception, so that joblib stops the workers too.
+    previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
+    try:
+        with joblib.parallel_config(backend=args.backend, n_jobs=args.jobs):
+            records = joblib.Parallel()(tasks)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if args.backend == "loky":  # stop the idle workers now rather than at exit
         from joblib.externals.loky import get_reusable_executor
         get_reusable_executor().shutdown(wait=True)
     return records
+
+
+def stop_on_sigterm(signum, frame):
+    raise SystemExit(f"stopped by signal {signum}; the workers were stopped and nothing was written")
 
 
 def blas_threads(jobs):

@@ -6,6 +6,7 @@ import os
 import platform
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -219,3 +220,48 @@ def test_choosing_a_recipe_on_validation_never_reads_the_test_set(module, flags,
     assert result["config"]["eval_on"] == "validation"
     with pytest.raises(AssertionError, match="the test set was read"):  # and the guard itself works
         module.main(flags + ["--quiet", "--out", str(tmp_path / "t.json")])
+
+
+def living_parents():
+    """{pid: parent pid} of every process that is running (not a zombie), read from /proc."""
+    parents = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                state, parent = f.read().rsplit(")", 1)[1].split()[:2]
+        except OSError:
+            continue
+        if state != "Z":
+            parents[int(entry)] = int(parent)
+    return parents
+
+
+def descendants(pid):
+    """PIDs of every running process below ``pid``."""
+    parents = living_parents()
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_sigterm_stops_the_workers_too_and_writes_nothing(tmp_path):
+    from conftest import real_data_dir
+    env = {**os.environ, "HINTON_DATA_DIR": real_data_dir("mnist")}
+    out = tmp_path / "r.json"
+    run = subprocess.Popen([sys.executable, os.path.join(ROOT, "ghost_logit_distill.py"), "--seeds", "0", "1",
+                            "--jobs", "2", "--n-epochs-teacher", "500", "--hidden", "16", "--out", str(out)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert run.stdout.readline().startswith("[seed")  # the workers are running
+    workers = descendants(run.pid)
+    assert workers
+    run.terminate()
+    _, stderr = run.communicate(timeout=60)
+    assert run.returncode == 1 and "Traceback" not in stderr and "stopped by signal 15" in stderr
+    deadline = time.time() + 20
+    while workers & set(living_parents()):
+        assert time.time() < deadline, "workers still running after the parent was terminated"
+        time.sleep(0.2)
+    assert not out.exists()
