@@ -373,6 +373,8 @@ def parallel_runs(experiment, args, variants, seeds, threads):
 
 
 def stop_on_sigterm(signum, frame):
+    """SIGTERM's handler during --jobs runs: exit through an exception, which joblib answers by
+    terminating its workers (the default action would leave them running)."""
     raise SystemExit(f"stopped by signal {signum}; the workers were stopped and nothing was written")
 
 
