@@ -418,6 +418,12 @@ def affine(images, max_degrees, max_shift, rng, fill=0.0, side=28):
             + wy * ((1 - wx) * at(y0 + 1, x0) + wx * at(y0 + 1, x0 + 1)))
 
 
+def shift_or_rotate(images, max_shift, max_degrees, rng):
+    """The experiments' image augmentation: whole-pixel shifts (``jitter``) when ``max_degrees`` is 0,
+    else a rotation and a real-valued shift (``affine``), so every flag pair means the same everywhere."""
+    return affine(images, max_degrees, max_shift, rng) if max_degrees else jitter(images, max_shift, rng)
+
+
 @functools.lru_cache(maxsize=None)
 def _shift_table(side, k):
     """Row (dy + k) * (2k + 1) + (dx + k): where each output pixel of an image

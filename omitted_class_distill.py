@@ -36,8 +36,8 @@ from typing import NamedTuple
 import numpy as np
 
 import runs
-from mlp_numpy import (MLP, Adam, affine, cross_entropy, distillation_loss, dropout_mask, jitter, max_norm, minibatches,
-                       softmax)
+from mlp_numpy import (MLP, Adam, cross_entropy, distillation_loss, dropout_mask, jitter, max_norm, minibatches,
+                       shift_or_rotate, softmax)
 from mnist_data import PIXELS, DataError, cache_dir, load_mnist, with_validation, write_atomically
 
 # ----------------------------------------------------------------------------
@@ -272,7 +272,7 @@ def train_teacher(net, data, args, rng, log):
         start, loss_sum, n_batches = time.perf_counter(), 0.0, 0
         opt.lr = learning_rate(args, epoch, args.n_epochs_teacher)
         for xb, yb in minibatches((data.x_train, data.y_train), args.batch_size, rng):
-            xb = affine(xb, args.rotate, args.jitter, rng) if args.rotate else jitter(xb, args.jitter, rng)
+            xb = shift_or_rotate(xb, args.jitter, args.rotate, rng)
             if args.input_dropout:
                 xb = xb * dropout_mask(xb.shape, args.input_dropout, rng)
             loss, grad = cross_entropy(net.forward(xb, args.teacher_dropout, rng), yb)

@@ -28,9 +28,8 @@ import time
 import numpy as np
 
 import runs
-from mlp_numpy import (MLP, Adam, affine, confusion_matrix, distillation_loss, group_logsumexp,
-                       grouped_cross_entropy, jitter, logsumexp, minibatches, softmax, standardize,
-                       standardize_backward)
+from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, group_logsumexp, grouped_cross_entropy,
+                       logsumexp, minibatches, shift_or_rotate, softmax, standardize, standardize_backward)
 from mnist_data import PIXELS, load_mnist, with_validation
 
 # ----------------------------------------------------------------------------
@@ -352,7 +351,7 @@ def train_teacher(net, data, labels, groups, split, args, rng, log, name="teache
         for xb, sb in minibatches((data.x_train, labels), args.batch_size, rng):
             if args.consistency_weight:
                 n = len(xb)
-                shifted = (affine(xb, args.rotate, args.jitter, rng) if args.rotate else jitter(xb, args.jitter, rng))
+                shifted = shift_or_rotate(xb, args.jitter, args.rotate, rng)
                 logits = net.forward(np.concatenate([xb, shifted]))
                 ce, aux, grad = teacher_loss(logits[:n], sb, groups, args.aux_loss, args.aux_weight, args.sharpen)
                 consistency, grad_shifted = distillation_loss(logits[n:], softmax(logits[:n]), 1.0)

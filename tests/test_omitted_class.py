@@ -193,7 +193,7 @@ def test_rotate_trains_the_teacher_on_rotated_and_shifted_batches(monkeypatch, t
     as its shift."""
     monkeypatch.setattr(oc, "load_mnist", fake_mnist)
     calls = []
-    monkeypatch.setattr(oc, "affine", lambda x, degrees, shift, rng: calls.append((len(x), degrees, shift)) or x)
+    monkeypatch.setattr(mn, "affine", lambda x, degrees, shift, rng: calls.append((len(x), degrees, shift)) or x)
     oc.main(TINY + ["--rotate", "12", "--jitter", "1", "--no-cache", "--out", str(tmp_path / "r.json")])
     assert calls and {c[1:] for c in calls} == {(12.0, 1)}
     assert sum(c[0] for c in calls) == 2 * 500  # two teacher epochs over the 500 fake training images
