@@ -173,12 +173,14 @@ def linear_cka(a, b):
 
 def make_networks(sizes, seed_init, seed_other):
     """Teacher, same-init student and untrained reference share one initialisation
-    (copied before the teacher trains); the cross-init student has its own."""
+    (copied before the teacher trains); the cross-init student has its own, kept
+    untrained too, so each seed shows where the cross-init student started."""
     teacher = MLP(sizes, seed=seed_init)
     same_init = MLP(sizes, init_params=teacher.params)
     untrained = MLP(sizes, init_params=teacher.params)
     cross_init = MLP(sizes, seed=seed_other)
-    return teacher, same_init, cross_init, untrained
+    cross_init_untrained = MLP(sizes, init_params=cross_init.params)
+    return teacher, same_init, cross_init, untrained, cross_init_untrained
 
 
 def train_teacher(net, data, n_classes, args, rng, log):
@@ -240,7 +242,8 @@ def run(args, seed, data, log=print):
     seeds = runs.derived_seeds(seed, "init", "other_init", "data")
     n_classes = len(TASKS[args.task])
     sizes = [PIXELS, args.hidden, args.hidden, n_classes + args.n_ghost]
-    teacher, same_init, cross_init, untrained = make_networks(sizes, seeds.init, seeds.other_init)
+    teacher, same_init, cross_init, untrained, cross_init_untrained = make_networks(sizes, seeds.init,
+                                                                                    seeds.other_init)
     timings = {}
 
     start = time.perf_counter()
@@ -258,7 +261,8 @@ def run(args, seed, data, log=print):
     teacher_hidden = last_hidden(teacher, probe)
     metrics = {}
     for name, net in [("teacher", teacher), ("same_init", same_init),
-                      ("cross_init", cross_init), ("untrained", untrained)]:
+                      ("cross_init", cross_init), ("untrained", untrained),
+                      ("cross_init_untrained", cross_init_untrained)]:
         scores = evaluate(net, data.x_test, data.y_test, n_classes)
         metrics[name] = {"test_acc": scores["test_acc"],
                          "test_errors": int(round((1 - scores["test_acc"]) * len(data.y_test))),

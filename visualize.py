@@ -110,9 +110,9 @@ GHOST_SWEEPS = [("validation_sweep_loss.json", "student loss (5 student epochs)"
 
 
 def ghost_main_table():
-    rows = ["| recipe | seeds | teacher | same-init student | cross-init student | untrained | "
-            "worst seed: same-init / cross-init | CKA to teacher: same / cross / untrained | seconds per seed |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| recipe | seeds | teacher | same-init student | cross-init student | cross-init before training | "
+            "untrained (shared init) | worst seed: same-init / cross-init | CKA to teacher: same / cross / untrained "
+            "| seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, label in existing(GHOST, GHOST_MAIN + GHOST_OTHER):
         result = load(GHOST, name, "ghost_logit")
         group = result["groups"][0]
@@ -121,8 +121,8 @@ def ghost_main_table():
                for k in ("same_init", "cross_init", "untrained")]
         seconds = np.mean([r["timings"]["total_s"] for r in runs])
         rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher'])} | **{mean_std(s['same_init'])}** | "
-                    f"{mean_std(s['cross_init'])} | {mean_std(s['untrained'])} | "
-                    f"{pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])} | "
+                    f"{mean_std(s['cross_init'])} | {mean_std(s['cross_init_untrained'])} | "
+                    f"{mean_std(s['untrained'])} | {pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])} | "
                     f"{cka[0]:.2f} / {cka[1]:.2f} / {cka[2]:.2f} | {seconds:.1f} |")
     return "\n".join(rows)
 
@@ -162,20 +162,26 @@ def ghost_figures(folder):
     ax.legend(fontsize=8)
     figures["accuracy_per_epoch.png"] = png(fig)
 
-    fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig, ax = plt.subplots(figsize=(7, 4))
     shown = [("seeds.json", "test set", "o")] + [("validation_seeds.json", "validation", "^")] * os.path.exists(
         os.path.join(folder, "validation_seeds.json"))
+    columns = (("same_init", "tab:blue", "same-init\nstudent"), ("untrained", "tab:gray", "untrained\n(shared init)"),
+               ("cross_init_untrained", "tab:gray", "cross-init\nbefore training"),
+               ("cross_init", "tab:red", "cross-init\nstudent"))
     for i, (name, where, marker) in enumerate(shown):
         seed_runs = load(folder, name, "ghost_logit")["groups"][0]["runs"]
-        for x, (who, color) in enumerate((("same_init", "tab:blue"), ("cross_init", "tab:red"),
-                                          ("untrained", "tab:gray"))):
-            accs = [100 * r["metrics"][who]["test_acc"] for r in seed_runs]
-            jitter_x = x + 0.25 * (i - 0.5) * (len(shown) > 1) + np.linspace(-0.08, 0.08, len(accs))
-            ax.scatter(jitter_x, accs, color=color, marker=marker, s=22, alpha=0.8,
+        offsets = 0.25 * (i - 0.5) * (len(shown) > 1) + np.linspace(-0.08, 0.08, len(seed_runs))
+        accs = {who: np.array([100 * r["metrics"][who]["test_acc"] for r in seed_runs]) for who, _, _ in columns}
+        for x, (who, color, _) in enumerate(columns):
+            ax.scatter(x + offsets, accs[who], color=color, marker=marker, s=22, alpha=0.8,
                        label=f"{where}, seeds {seed_runs[0]['seed']}-{seed_runs[-1]['seed']}" if x == 0 else None)
+        for offset, before, after in zip(offsets, accs["cross_init_untrained"], accs["cross_init"]):
+            ax.plot([2 + offset, 3 + offset], [before, after], color="tab:red", lw=0.5, alpha=0.4)  # the same seed
     ax.axhline(10, color="gray", ls=":", lw=1)
-    ax.set(xticks=range(3), xticklabels=["same-init student", "cross-init student", "untrained (shared init)"],
-           ylabel="accuracy (%)", ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise")
+    ax.set(xticks=range(len(columns)), xticklabels=[label for _, _, label in columns], ylabel="accuracy (%)",
+           ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise "
+                                "(lines: one cross-init seed before and after)")
+    ax.tick_params(axis="x", labelsize=8)
     ax.title.set_fontsize(9)
     for handle in ax.legend(fontsize=8, loc="center right").legend_handles:  # the marker says where, not who
         handle.set_color("gray")

@@ -32,12 +32,14 @@ def test_teacher_loss_never_touches_the_ghost_logits():
     assert not grad[:, 10:].any()
 
 
-def test_same_init_student_starts_from_the_teachers_initial_weights():
-    teacher, same_init, cross_init, untrained = gl.make_networks([784, 16, 16, 13], 11, 12)
-    initial = teacher.params.copy()
-    teacher.params += 0.5  # training the teacher must not move the copies
+def test_students_start_from_the_initial_weights_their_untrained_copies_keep():
+    teacher, same_init, cross_init, untrained, cross_init_untrained = gl.make_networks([784, 16, 16, 13], 11, 12)
+    initial, other_initial = teacher.params.copy(), cross_init.params.copy()
+    teacher.params += 0.5  # training the teacher and the cross-init student must not move the untrained copies
+    cross_init.params += 0.5
     assert np.array_equal(same_init.params, initial) and np.array_equal(untrained.params, initial)
-    assert not np.allclose(cross_init.params, initial)
+    assert np.array_equal(cross_init_untrained.params, other_initial)
+    assert not np.allclose(other_initial, initial)
 
 
 def test_noise_is_seeded_and_in_range():
@@ -86,7 +88,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     run = saved["groups"][0]["runs"][0]
     assert [h["epoch"] for h in run["history"]["same_init"]] == [1, 2]
     assert np.array(run["history"]["same_init"][-1]["confusion"]).sum() == 200
-    assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained"}
+    assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained", "cross_init_untrained"}
     assert saved["environment"]["numpy"] == np.__version__
     assert result["groups"][0]["summary"]["teacher"]["mean"] > 0.8
     # Deterministic for a seed.
