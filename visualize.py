@@ -179,8 +179,8 @@ def ghost_figures(folder):
             ax.plot([2 + offset, 3 + offset], [before, after], color="tab:red", lw=0.5, alpha=0.4)  # the same seed
     ax.axhline(10, color="gray", ls=":", lw=1)
     ax.set(xticks=range(len(columns)), xticklabels=[label for _, _, label in columns], ylabel="accuracy (%)",
-           ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise "
-                                "(lines: one cross-init seed before and after)")
+           ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise\n"
+                                "(each line joins one cross-init seed before and after its training)")
     ax.tick_params(axis="x", labelsize=8)
     ax.title.set_fontsize(9)
     for handle in ax.legend(fontsize=8, loc="center right").legend_handles:  # the marker says where, not who
