@@ -176,7 +176,8 @@ def ghost_figures(folder):
             ax.scatter(x + offsets, accs[who], color=color, marker=marker, s=22, alpha=0.8,
                        label=f"{where}, seeds {seed_runs[0]['seed']}-{seed_runs[-1]['seed']}" if x == 0 else None)
         for offset, before, after in zip(offsets, accs["cross_init_untrained"], accs["cross_init"]):
-            ax.plot([2 + offset, 3 + offset], [before, after], color="tab:red", lw=0.5, alpha=0.4)  # the same seed
+            ax.plot([len(columns) - 2 + offset, len(columns) - 1 + offset], [before, after], color="tab:red",
+                    lw=0.5, alpha=0.4)  # one seed: the last two columns are its cross-init before and after
     ax.axhline(10, color="gray", ls=":", lw=1)
     ax.set(xticks=range(len(columns)), xticklabels=[label for _, _, label in columns], ylabel="accuracy (%)",
            ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise\n"
