@@ -172,15 +172,15 @@ def linear_cka(a, b):
 
 
 def make_networks(sizes, seed_init, seed_other):
-    """Teacher, same-init student and untrained reference share one initialisation
-    (copied before the teacher trains); the cross-init student has its own, kept
-    untrained too, so each seed shows where the cross-init student started."""
+    """Every network of a run, by name, in the order they are reported.  Teacher, same-init
+    student and untrained reference share one initialisation (copied before the teacher
+    trains); the cross-init student has its own, kept untrained too, so each seed shows
+    where the cross-init student started."""
     teacher = MLP(sizes, seed=seed_init)
-    same_init = MLP(sizes, init_params=teacher.params)
-    untrained = MLP(sizes, init_params=teacher.params)
     cross_init = MLP(sizes, seed=seed_other)
-    cross_init_untrained = MLP(sizes, init_params=cross_init.params)
-    return teacher, same_init, cross_init, untrained, cross_init_untrained
+    return {"teacher": teacher, "same_init": MLP(sizes, init_params=teacher.params), "cross_init": cross_init,
+            "untrained": MLP(sizes, init_params=teacher.params),
+            "cross_init_untrained": MLP(sizes, init_params=cross_init.params)}
 
 
 def train_teacher(net, data, n_classes, args, rng, log):
@@ -242,8 +242,8 @@ def run(args, seed, data, log=print):
     seeds = runs.derived_seeds(seed, "init", "other_init", "data")
     n_classes = len(TASKS[args.task])
     sizes = [PIXELS, args.hidden, args.hidden, n_classes + args.n_ghost]
-    teacher, same_init, cross_init, untrained, cross_init_untrained = make_networks(sizes, seeds.init,
-                                                                                    seeds.other_init)
+    nets = make_networks(sizes, seeds.init, seeds.other_init)
+    teacher = nets["teacher"]
     timings = {}
 
     start = time.perf_counter()
@@ -253,16 +253,15 @@ def run(args, seed, data, log=print):
     start = time.perf_counter()
     columns = np.arange(n_classes, n_classes + args.n_ghost) if args.distill_logits == "ghost" \
         else np.arange(n_classes + args.n_ghost)
-    student_history = train_students({"same_init": same_init, "cross_init": cross_init}, teacher, columns, data,
-                                     n_classes, args, np.random.default_rng(seeds.data + 1), log)
+    students = {name: nets[name] for name in ("same_init", "cross_init")}
+    student_history = train_students(students, teacher, columns, data, n_classes, args,
+                                     np.random.default_rng(seeds.data + 1), log)
     timings["students_s"] = time.perf_counter() - start
 
     probe = data.x_test[:2000]
     teacher_hidden = last_hidden(teacher, probe)
     metrics = {}
-    for name, net in [("teacher", teacher), ("same_init", same_init),
-                      ("cross_init", cross_init), ("untrained", untrained),
-                      ("cross_init_untrained", cross_init_untrained)]:
+    for name, net in nets.items():
         scores = evaluate(net, data.x_test, data.y_test, n_classes)
         metrics[name] = {"test_acc": scores["test_acc"],
                          "test_errors": int(round((1 - scores["test_acc"]) * len(data.y_test))),

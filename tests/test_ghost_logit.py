@@ -33,7 +33,9 @@ def test_teacher_loss_never_touches_the_ghost_logits():
 
 
 def test_students_start_from_the_initial_weights_their_untrained_copies_keep():
-    teacher, same_init, cross_init, untrained, cross_init_untrained = gl.make_networks([784, 16, 16, 13], 11, 12)
+    nets = gl.make_networks([784, 16, 16, 13], 11, 12)
+    teacher, same_init, cross_init, untrained, cross_init_untrained = (
+        nets[name] for name in ("teacher", "same_init", "cross_init", "untrained", "cross_init_untrained"))
     initial, other_initial = teacher.params.copy(), cross_init.params.copy()
     teacher.params += 0.5  # training the teacher and the cross-init student must not move the untrained copies
     cross_init.params += 0.5
