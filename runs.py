@@ -14,6 +14,7 @@ every (sweep value, seed) pair, summarises each sweep value's runs and writes
 one results file.  Its JSON schema is the contract with the plotting scripts:
 
     {"experiment": name,
+     "recipe_selection": text,        # how the default recipe was chosen (validation split, which seeds)
      "config": {setting: value},      # every flag that defines a run, incl. "seed" and "preset"
      "seeds": [int, ...],             # the seeds run for every sweep value
      "sweep": setting or null,        # the --sweep key
@@ -269,6 +270,7 @@ def derived_seeds(seed, *uses):
 class Experiment(NamedTuple):
     """What an experiment script hands to ``main``."""
     name: str                              # results go to viz/<name>/
+    recipe_selection: str                  # how the default recipe was chosen (recorded in every results file)
     parser: ExperimentParser               # its flags, defaults and presets
     parse_args: Callable                   # argv -> args (parser.parse with the experiment's own checks)
     load_data: Callable                    # args -> mnist_data.Dataset (called once per sweep value)
@@ -317,7 +319,8 @@ def main(experiment, argv=None):
             f"over {len(seeds)} seed(s)")
     with blas_limit(threads):
         env = {**environment(), "jobs": args.jobs}
-    result = {"experiment": experiment.name, "config": run_config(args, experiment.parser), "seeds": seeds,
+    result = {"experiment": experiment.name, "recipe_selection": experiment.recipe_selection,
+              "config": run_config(args, experiment.parser), "seeds": seeds,
               "sweep": args.sweep[0] if args.sweep else None, "groups": groups, **extras,
               "wall_time_s": time.perf_counter() - started, "environment": env}
     save_json(result, out)

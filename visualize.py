@@ -392,7 +392,11 @@ def subclass_sweep_table():
 OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (12 + 20 epochs)"),
                 ("seeds.json", "default recipe"),
                 ("keep78_seeds.json", "transfer set of only 7s and 8s")]
-VALIDATION_COMPRESSION = "validation_omitnone_baseline_seeds.json"  # the compression table's validation twin
+# The compression table: each test file with nothing omitted, its validation twin, and which rows it gives.
+OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", "validation_omitnone_baseline_seeds.json",
+                        ("teacher", "baseline", "student")),
+                       ("teacher200_omitnone_baseline_seeds.json", "validation_teacher200_omitnone_baseline_seeds.json",
+                        ("teacher", "student"))]
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
                   ("sweep_hard_weight.json", "hard-label weight")]
@@ -422,22 +426,28 @@ def omitted_main_table():
 
 def omitted_compression_table():
     """Nothing omitted: teacher, hard-label student and distilled student, validation beside test."""
-    group = load(OMITTED, "omitnone_baseline_seeds.json", "omitted_class")["groups"][0]
-    s, runs, c = group["summary"], group["runs"], group["config"]
-    twin = (load(OMITTED, VALIDATION_COMPRESSION, "omitted_class")["groups"][0]
-            if os.path.exists(os.path.join(OMITTED, VALIDATION_COMPRESSION)) else None)
-    seeds = ", ".join(str(r["seed"]) for r in twin["runs"]) if twin else "none run"
-    rows = [f"| network | paper (errors) | validation errors (seeds {seeds}) | test errors, mean ± std | "
-            "per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
-    for who, label, paper in (("teacher", f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
-                                          f"{c['teacher_dropout']}", 67),
-                              ("baseline", f"student 2x{c['student_hidden']}, hard labels only", 146),
-                              ("student", f"student 2x{c['student_hidden']}, distilled at T = {c['temperature']:g}, "
-                                          f"transfer jitter {c['transfer_jitter']}", 74)):
-        per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
-        validation = errors(twin["summary"][who + "_errors"]) if twin else "-"
-        rows.append(f"| {label} | {paper} | {validation} | **{errors(s[who + '_errors'])}** | {per_seed} | "
-                    f"{mean_std(s[who + '_acc'])} % |")
+    twins = [name for _, name, _ in OMITTED_COMPRESSION if os.path.exists(os.path.join(OMITTED, name))]
+    seeds = sorted({r["seed"] for name in twins for r in load(OMITTED, name, "omitted_class")["groups"][0]["runs"]})
+    rows = [f"| network | paper (errors) | validation errors (seeds {', '.join(map(str, seeds)) or 'none run'}) | "
+            "test errors, mean ± std | per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
+    for name, twin_name, who_list in OMITTED_COMPRESSION:
+        if not os.path.exists(os.path.join(OMITTED, name)):
+            continue
+        group = load(OMITTED, name, "omitted_class")["groups"][0]
+        s, runs, c = group["summary"], group["runs"], group["config"]
+        twin = (load(OMITTED, twin_name, "omitted_class")["groups"][0]["summary"]
+                if os.path.exists(os.path.join(OMITTED, twin_name)) else None)
+        labels = {"teacher": (f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
+                              f"{c['teacher_dropout']}, {c['n_epochs_teacher']} epochs", 67),
+                  "baseline": (f"student 2x{c['student_hidden']}, hard labels only", 146),
+                  "student": (f"student 2x{c['student_hidden']}, distilled at T = {c['temperature']:g}, transfer "
+                              f"jitter {c['transfer_jitter']}, from that teacher", 74)}
+        for who in who_list:
+            label, paper = labels[who]
+            per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
+            validation = errors(twin[who + "_errors"]) if twin else "-"
+            rows.append(f"| {label} | {paper} | {validation} | **{errors(s[who + '_errors'])}** | {per_seed} | "
+                        f"{mean_std(s[who + '_acc'])} % |")
     return "\n".join(rows)
 
 
@@ -449,17 +459,19 @@ def teacher_augmentation(config):
 
 def omitted_validation_table():
     """The recipes compared on the validation split: every group of every validation_*.json (but the
-    compression table's, which is shown beside its test numbers)."""
+    compression table's twins, which are shown beside their test numbers)."""
     rows = ["| recipe (on the validation split) | seeds | teacher: epochs, dropout in / hidden, max-norm, rotation | "
             "student: T, transfer jitter, epochs | teacher errors | student errors | omitted correct | errors after | "
             "omitted correct after | teacher seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name in sorted(os.listdir(OMITTED)):
-        if not (name.startswith("validation_") and name.endswith(".json")) or name == VALIDATION_COMPRESSION:
+        if not (name.startswith("validation_") and name.endswith(".json")) or \
+                name in [twin for _, twin, _ in OMITTED_COMPRESSION]:
             continue
         result = load(OMITTED, name, "omitted_class")
         for group in result["groups"]:
             c, s, runs = group["config"], group["summary"], group["runs"]
-            label = f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"] else c["preset"]
+            label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
+                     else f"{c['preset']} (`{name}`)")
             rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {c['n_epochs_teacher']}, "
                         f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'}, "
                         f"{c.get('rotate', 0):g}° | "
