@@ -33,12 +33,10 @@ from mnist_data import PIXELS, Dataset, load_mnist, with_validation
 # Configuration: every flag's default is the default recipe
 # ----------------------------------------------------------------------------
 
-RECIPE_SELECTION = (
-    "Chosen on the validation split (10,001 training images never trained on; --eval-on validation), never on "
-    "the test set: MSE on the ghost logits, 10 student epochs and student lr 1e-3 on seeds 100-104 "
-    "(validation_sweep_loss, validation_{kl,mse}_sweep_n_epochs_student, validation_mse_sweep_lr_student); "
-    "uniform noise on seeds 100-119 (validation_sweep_noise). m = 3 ghost logits is Cloud et al.'s setting, not a "
-    "choice. The test set is for one report, on seeds 0-4. See the README.")
+RECIPE_SELECTION = (  # recorded in every results file, after runs.PROTOCOL
+    "MSE on the ghost logits, 10 student epochs and student lr 1e-3 on seeds 100-104 (validation_sweep_loss, "
+    "validation_{kl,mse}_sweep_n_epochs_student, validation_mse_sweep_lr_student); uniform noise on seeds 100-119 "
+    "(validation_sweep_noise). m = 3 ghost logits is Cloud et al.'s setting, not a choice.")
 PRESETS = {
     # Cloud et al.'s settings.
     "reference": {"loss": "kl", "n_epochs_student": 5, "lr_student": 3e-4},

@@ -14,7 +14,7 @@ every (sweep value, seed) pair, summarises each sweep value's runs and writes
 one results file.  Its JSON schema is the contract with the plotting scripts:
 
     {"experiment": name,
-     "recipe_selection": text,        # how the default recipe was chosen (validation split, which seeds)
+     "recipe_selection": {"protocol": PROTOCOL, "choices": text},  # how the default recipe was chosen
      "config": {setting: value},      # every flag that defines a run, incl. "seed" and "preset"
      "seeds": [int, ...],             # the seeds run for every sweep value
      "sweep": setting or null,        # the --sweep key
@@ -267,10 +267,15 @@ def derived_seeds(seed, *uses):
 # ----------------------------------------------------------------------------
 
 
+PROTOCOL = ("Every recipe choice is made on the validation split (10,001 training images that are never trained on; "
+            "--eval-on validation, which does not load the test set) with seeds 100 and up; the test set is for one "
+            "report, on seeds 0-4. See the README.")
+
+
 class Experiment(NamedTuple):
     """What an experiment script hands to ``main``."""
     name: str                              # results go to viz/<name>/
-    recipe_selection: str                  # how the default recipe was chosen (recorded in every results file)
+    recipe_selection: str                  # which validation runs chose the default recipe (see PROTOCOL)
     parser: ExperimentParser               # its flags, defaults and presets
     parse_args: Callable                   # argv -> args (parser.parse with the experiment's own checks)
     load_data: Callable                    # args -> mnist_data.Dataset (called once per sweep value)
@@ -319,7 +324,8 @@ def main(experiment, argv=None):
             f"over {len(seeds)} seed(s)")
     with blas_limit(threads):
         env = {**environment(), "jobs": args.jobs}
-    result = {"experiment": experiment.name, "recipe_selection": experiment.recipe_selection,
+    result = {"experiment": experiment.name,
+              "recipe_selection": {"protocol": PROTOCOL, "choices": experiment.recipe_selection},
               "config": run_config(args, experiment.parser), "seeds": seeds,
               "sweep": args.sweep[0] if args.sweep else None, "groups": groups, **extras,
               "wall_time_s": time.perf_counter() - started, "environment": env}

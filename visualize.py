@@ -426,8 +426,9 @@ def omitted_main_table():
 
 def omitted_compression_table():
     """Nothing omitted: teacher, hard-label student and distilled student, validation beside test."""
-    twins = [name for _, name, _ in OMITTED_COMPRESSION if os.path.exists(os.path.join(OMITTED, name))]
-    seeds = sorted({r["seed"] for name in twins for r in load(OMITTED, name, "omitted_class")["groups"][0]["runs"]})
+    twins = {name: load(OMITTED, name, "omitted_class")["groups"][0]
+             for name, _ in existing(OMITTED, [(twin, None) for _, twin, _ in OMITTED_COMPRESSION])}
+    seeds = sorted({r["seed"] for twin in twins.values() for r in twin["runs"]})
     rows = [f"| network | paper (errors) | validation errors (seeds {', '.join(map(str, seeds)) or 'none run'}) | "
             "test errors, mean ± std | per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
     for name, twin_name, who_list in OMITTED_COMPRESSION:
@@ -435,8 +436,6 @@ def omitted_compression_table():
             continue
         group = load(OMITTED, name, "omitted_class")["groups"][0]
         s, runs, c = group["summary"], group["runs"], group["config"]
-        twin = (load(OMITTED, twin_name, "omitted_class")["groups"][0]["summary"]
-                if os.path.exists(os.path.join(OMITTED, twin_name)) else None)
         labels = {"teacher": (f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
                               f"{c['teacher_dropout']}, {c['n_epochs_teacher']} epochs", 67),
                   "baseline": (f"student 2x{c['student_hidden']}, hard labels only", 146),
@@ -445,7 +444,7 @@ def omitted_compression_table():
         for who in who_list:
             label, paper = labels[who]
             per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
-            validation = errors(twin[who + "_errors"]) if twin else "-"
+            validation = errors(twins[twin_name]["summary"][who + "_errors"]) if twin_name in twins else "-"
             rows.append(f"| {label} | {paper} | {validation} | **{errors(s[who + '_errors'])}** | {per_seed} | "
                         f"{mean_std(s[who + '_acc'])} % |")
     return "\n".join(rows)
@@ -463,9 +462,9 @@ def omitted_validation_table():
     rows = ["| recipe (on the validation split) | seeds | teacher: epochs, dropout in / hidden, max-norm, rotation | "
             "student: T, transfer jitter, epochs | teacher errors | student errors | omitted correct | errors after | "
             "omitted correct after | teacher seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    twins = {twin for _, twin, _ in OMITTED_COMPRESSION}
     for name in sorted(os.listdir(OMITTED)):
-        if not (name.startswith("validation_") and name.endswith(".json")) or \
-                name in [twin for _, twin, _ in OMITTED_COMPRESSION]:
+        if not (name.startswith("validation_") and name.endswith(".json")) or name in twins:
             continue
         result = load(OMITTED, name, "omitted_class")
         for group in result["groups"]:

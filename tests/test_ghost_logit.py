@@ -7,6 +7,7 @@ import pytest
 
 import ghost_logit_distill as gl
 import make_gifs
+import runs
 import visualize
 from conftest import assert_close, bad_input_message, fake_mnist, numerical_grad, real_data_dir
 
@@ -92,7 +93,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert np.array(run["history"]["same_init"][-1]["confusion"]).sum() == 200
     assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained", "cross_init_untrained"}
     assert saved["environment"]["numpy"] == np.__version__
-    assert saved["recipe_selection"] == gl.RECIPE_SELECTION
+    assert saved["recipe_selection"] == {"protocol": runs.PROTOCOL, "choices": gl.RECIPE_SELECTION}
     assert result["groups"][0]["summary"]["teacher"]["mean"] > 0.8
     # Deterministic for a seed.
     again = gl.main(common + ["--seeds", "0", "--out", str(tmp_path / "again.json")])

@@ -11,6 +11,7 @@ import pytest
 import make_gifs
 import mlp_numpy as mn
 import omitted_class_distill as oc
+import runs
 import visualize
 from conftest import ROOT, bad_input_message, fake_mnist, real_data_dir
 from mnist_data import DataError
@@ -153,7 +154,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert run["metrics"]["student"]["per_class_acc"][3] == run["history"]["student"][-1]["omitted_acc"]
     assert run["bias"]["probe_mean_p_after"] == pytest.approx(run["bias"]["target_freq"], abs=1e-5)
     assert saved["config"]["omit"] == [3] and saved["environment"]["numpy"] == np.__version__
-    assert saved["recipe_selection"] == oc.RECIPE_SELECTION
+    assert saved["recipe_selection"] == {"protocol": runs.PROTOCOL, "choices": oc.RECIPE_SELECTION}
     assert saved["groups"][0]["summary"]["student_errors"]["n"] == 2
     assert len(run["samples"]["corrected_predictions"]) == len(run["samples"]["rows"]) == 20  # all fake 3s (max 24)
     again = oc.main(flags + ["--seeds", "0", "--out", str(tmp_path / "again.json")])

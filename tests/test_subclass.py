@@ -9,6 +9,7 @@ import pytest
 import make_gifs
 import mlp_numpy as mn
 import subclass_distill as sd
+import runs
 import visualize
 from conftest import assert_close, bad_input_message, fake_mnist, numerical_grad, real_data_dir
 
@@ -154,7 +155,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert set(run["baselines"]) == {"chance", "super_only", "kmeans"}
     assert run["baselines"]["kmeans"]["one_to_one"] > 0.5  # separated prototypes are easy
     assert saved["config"]["split"] == "01234/56789" and saved["environment"]["numpy"] == np.__version__
-    assert saved["recipe_selection"] == sd.RECIPE_SELECTION
+    assert saved["recipe_selection"] == {"protocol": runs.PROTOCOL, "choices": sd.RECIPE_SELECTION}
     again = sd.main(common + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
     assert again["groups"][0]["runs"][0]["metrics"] == result["groups"][0]["runs"][0]["metrics"]
     # The baselines are computed once per (split, seed) and shared by the swept runs; they must
