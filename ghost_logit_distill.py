@@ -203,7 +203,7 @@ def train_teacher(net, data, n_classes, args, rng, log):
         acc = evaluate(net, data.x_test, data.y_test, n_classes)["test_acc"]
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "test_acc": acc})
         log(f"teacher epoch {epoch}/{args.n_epochs_teacher}: loss {np.mean(losses):.4f}, "
-            f"test acc {100 * acc:.2f} % ({time.perf_counter() - start:.1f} s)")
+            f"{args.eval_on} acc {100 * acc:.2f} % ({time.perf_counter() - start:.1f} s)")
     return history
 
 

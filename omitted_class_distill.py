@@ -50,7 +50,10 @@ RECIPE_SELECTION = (  # recorded in every results file, after runs.PROTOCOL
     "better teacher there but a worse student with 3 omitted on seeds 100-102 (validation_teacher200_*), so 100 "
     "stays. Student: transfer jitter 2 and T = 20 on seeds 100-102 with a 40-epoch teacher "
     "(validation_sweep_transfer_jitter, validation_sweep_temperature); its 40 epochs and soft targets only come "
-    "from earlier sweeps scored on the test set (withdrawn), the one exception to the protocol.")
+    "from earlier sweeps scored on the test set (withdrawn), the one exception to the protocol. Compression "
+    "(--omit none, not the default): the 200-epoch teacher, and a student of 80 epochs with hard-label weight "
+    "0.1, chosen among 40/80 epochs, hard weight 0/0.1/0.5 and T 8/20 on seeds 100-102 by a rule fixed "
+    "beforehand (validation_teacher200_omitnone_*).")
 PRESETS = {
     # The public numpy reproduction's recipe: 12 teacher epochs, 20 student epochs, no dropout, no
     # rotation, constant learning rate, the transfer set as it is.
@@ -293,7 +296,7 @@ def train_teacher(net, data, args, rng, log):
         history.append({"epoch": epoch, "lr": opt.lr, "train_ce": loss_sum / n_batches, "test_acc": test["acc"],
                         "test_errors": test["errors"]})
         log(f"teacher epoch {epoch}/{args.n_epochs_teacher}: train CE {loss_sum / n_batches:.4f}, "
-            f"test {100 * test['acc']:.2f} % ({test['errors']} errors) ({time.perf_counter() - start:.1f} s)")
+            f"{args.eval_on} {100 * test['acc']:.2f} % ({test['errors']} errors) ({time.perf_counter() - start:.1f} s)")
     return history
 
 
@@ -342,7 +345,7 @@ def train_student(net, arrays, loss_fn, data, omitted, args, rng, log, name="stu
         history.append(record)
         on_omitted = f", omitted {100 * test['omitted_acc']:.1f} %" if omitted else ""
         log(f"{name} epoch {epoch}/{args.n_epochs_student}: loss {loss_sum / n_batches:.4f}, "
-            f"test {100 * test['acc']:.2f} % ({test['errors']} errors){on_omitted} "
+            f"{args.eval_on} {100 * test['acc']:.2f} % ({test['errors']} errors){on_omitted} "
             f"({time.perf_counter() - start:.1f} s)")
     return history
 
@@ -487,7 +490,8 @@ def run(args, seed, data, log=print):
         record["bias"] = bias
         timings["bias_s"] = time.perf_counter() - start
         log(f"bias offsets {np.round(bias['offsets'], 2).tolist()} (test-tuned: {bias['sweep']['test_tuned_offset']}): "
-            f"test {100 * after['acc']:.2f} % ({after['errors']} errors), omitted {100 * after['omitted_acc']:.1f} %")
+            f"{args.eval_on} {100 * after['acc']:.2f} % ({after['errors']} errors), "
+            f"omitted {100 * after['omitted_acc']:.1f} %")
     if args.baseline:
         start = time.perf_counter()
         baseline = MLP(sizes, seed=seeds.student_init)
@@ -526,7 +530,8 @@ def summarize(records):
 def headline(s):
     corrected = (f"; after bias correction {s['corrected_errors']['mean']:.0f} errors, omitted "
                  f"{100 * s['corrected_omitted_acc']['mean']:.1f} %" if "corrected_errors" in s else "")
-    return f"teacher {s['teacher_errors']['mean']:.0f} errors; student {s['student_errors']['mean']:.0f} errors{corrected}"
+    return (f"teacher {s['teacher_errors']['mean']:.0f} errors; student {s['student_errors']['mean']:.0f} "
+            f"errors{corrected}")
 
 
 def out_name(args):

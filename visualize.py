@@ -396,7 +396,10 @@ OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (12 + 20 epochs)"),
 OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", "validation_omitnone_baseline_seeds.json",
                         ("teacher", "baseline", "student")),
                        ("teacher200_omitnone_baseline_seeds.json", "validation_teacher200_omitnone_baseline_seeds.json",
-                        ("teacher", "student"))]
+                        ("teacher", "student")),
+                       ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json",
+                        "validation_teacher200_omitnone_student80_hw0.1_seeds.json", ("baseline", "student"))]
+PAPER_ERRORS = {"teacher": 67, "baseline": 146, "student": 74}  # Hinton et al. 2015, §3
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
                   ("sweep_hard_weight.json", "hard-label weight")]
@@ -426,9 +429,9 @@ def omitted_main_table():
 
 def omitted_compression_table():
     """Nothing omitted: teacher, hard-label student and distilled student, validation beside test."""
-    twins = {name: load(OMITTED, name, "omitted_class")["groups"][0]
+    twins = {name: load(OMITTED, name, "omitted_class")["groups"]
              for name, _ in existing(OMITTED, [(twin, None) for _, twin, _ in OMITTED_COMPRESSION])}
-    seeds = sorted({r["seed"] for twin in twins.values() for r in twin["runs"]})
+    seeds = sorted({r["seed"] for groups in twins.values() for group in groups for r in group["runs"]})
     rows = [f"| network | paper (errors) | validation errors (seeds {', '.join(map(str, seeds)) or 'none run'}) | "
             "test errors, mean ± std | per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
     for name, twin_name, who_list in OMITTED_COMPRESSION:
@@ -436,18 +439,29 @@ def omitted_compression_table():
             continue
         group = load(OMITTED, name, "omitted_class")["groups"][0]
         s, runs, c = group["summary"], group["runs"], group["config"]
+        twin = same_recipe(twins.get(twin_name, []), c)
+        hard = f", hard-label weight {c['hard_weight']:g}" if c["hard_weight"] else ""
         labels = {"teacher": (f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
-                              f"{c['teacher_dropout']}, {c['n_epochs_teacher']} epochs", 67),
-                  "baseline": (f"student 2x{c['student_hidden']}, hard labels only", 146),
-                  "student": (f"student 2x{c['student_hidden']}, distilled at T = {c['temperature']:g}, transfer "
-                              f"jitter {c['transfer_jitter']}, from that teacher", 74)}
+                              f"{c['teacher_dropout']}, {c['n_epochs_teacher']} epochs"),
+                  "baseline": f"student 2x{c['student_hidden']}, hard labels only, {c['n_epochs_student']} epochs",
+                  "student": (f"student 2x{c['student_hidden']}, distilled at T = {c['temperature']:g}{hard}, "
+                              f"transfer jitter {c['transfer_jitter']}, {c['n_epochs_student']} epochs, "
+                              f"from the {c['n_epochs_teacher']}-epoch teacher")}
         for who in who_list:
-            label, paper = labels[who]
             per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
-            validation = errors(twins[twin_name]["summary"][who + "_errors"]) if twin_name in twins else "-"
-            rows.append(f"| {label} | {paper} | {validation} | **{errors(s[who + '_errors'])}** | {per_seed} | "
+            key = who + "_errors"
+            validation = errors(twin["summary"][key]) if twin and key in twin["summary"] else "-"
+            rows.append(f"| {labels[who]} | {PAPER_ERRORS[who]} | {validation} | **{errors(s[key])}** | {per_seed} | "
                         f"{mean_std(s[who + '_acc'])} % |")
     return "\n".join(rows)
+
+
+def same_recipe(groups, config):
+    """The validation group run with the recipe of ``config`` (all but seed, evaluation split and
+    baseline alike), or None: a validation number stands beside a test number only if it is its twin."""
+    ignore = {"seed", "eval_on", "baseline"}
+    return next((g for g in groups if {k: v for k, v in g["config"].items() if k not in ignore}
+                 == {k: v for k, v in config.items() if k not in ignore}), None)
 
 
 def teacher_augmentation(config):
@@ -458,10 +472,12 @@ def teacher_augmentation(config):
 
 def omitted_validation_table():
     """The recipes compared on the validation split: every group of every validation_*.json (but the
-    compression table's twins, which are shown beside their test numbers)."""
-    rows = ["| recipe (on the validation split) | seeds | teacher: epochs, dropout in / hidden, max-norm, rotation | "
-            "student: T, transfer jitter, epochs | teacher errors | student errors | omitted correct | errors after | "
-            "omitted correct after | teacher seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
+    compression table's twins, which are shown beside their test numbers); with nothing omitted, the
+    omitted-class columns are '-'."""
+    rows = ["| recipe (on the validation split) | seeds | omitted | teacher: epochs, dropout in / hidden, max-norm, "
+            "rotation | student: T, hard weight, transfer jitter, epochs | teacher errors | student errors | "
+            "omitted correct | errors after | omitted correct after | teacher seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     twins = {twin for _, twin, _ in OMITTED_COMPRESSION}
     for name in sorted(os.listdir(OMITTED)):
         if not (name.startswith("validation_") and name.endswith(".json")) or name in twins:
@@ -471,13 +487,17 @@ def omitted_validation_table():
             c, s, runs = group["config"], group["summary"], group["runs"]
             label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
                      else f"{c['preset']} (`{name}`)")
-            rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | {c['n_epochs_teacher']}, "
+            after = errors(s["corrected_errors"]) if "corrected_errors" in s else "-"
+            correct, correct_after = (f"{mean_std(s[key])} %" if key in s else "-"
+                                      for key in ("student_omitted_acc", "corrected_omitted_acc"))
+            rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
+                        f"{''.join(map(str, c['omit'])) or 'none'} | {c['n_epochs_teacher']}, "
                         f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'}, "
                         f"{c.get('rotate', 0):g}° | "
-                        f"{c['temperature']:g}, {c['transfer_jitter']}, {c['n_epochs_student']} | "
+                        f"{c['temperature']:g}, {c['hard_weight']:g}, {c['transfer_jitter']}, "
+                        f"{c['n_epochs_student']} | "
                         f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
-                        f"{mean_std(s['student_omitted_acc'])} % | {errors(s['corrected_errors'])} | "
-                        f"{mean_std(s['corrected_omitted_acc'])} % | "
+                        f"{correct} | {after} | {correct_after} | "
                         f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
     return "\n".join(rows)
 
@@ -542,15 +562,25 @@ def omitted_figures(folder):
     fig.suptitle(f"bias correction (seed {run['seed']})", fontsize=9)
     figures["bias_sweep.png"] = png(fig)
 
-    if os.path.exists(os.path.join(folder, "omitnone_baseline_seeds.json")):
-        g = load(folder, "omitnone_baseline_seeds.json", "omitted_class")["groups"][0]
-        bars = [("teacher", "tab:blue"), ("student", "tab:green"), ("baseline", "tab:gray")]
-        fig, ax = plt.subplots(figsize=(5.5, 3.5))
-        ax.bar(range(3), [g["summary"][f"{who}_errors"]["mean"] for who, _ in bars],
-               yerr=[g["summary"][f"{who}_errors"]["std"] for who, _ in bars], color=[c for _, c in bars])
-        ax.scatter(range(3), [67, 74, 146], marker="_", s=600, color="red", label="paper")
-        ax.set(xticks=range(3), xticklabels=["teacher", "distilled\nstudent", "hard-label\nstudent"],
-               ylabel="test errors (of 10 000)", title="all digits in the transfer set (--omit none)")
+    bars = []  # (label, errors summary, colour, paper), one per row of the compression table
+    for name, _, who_list in OMITTED_COMPRESSION:
+        if os.path.exists(os.path.join(folder, name)):
+            g = load(folder, name, "omitted_class")["groups"][0]
+            c = g["config"]
+            for who in who_list:
+                label, colour = {
+                    "teacher": (f"teacher\n{c['n_epochs_teacher']} ep.", "tab:blue"),
+                    "baseline": (f"hard-label\nstudent\n{c['n_epochs_student']} ep.", "tab:gray"),
+                    "student": (f"distilled\nstudent\n{c['n_epochs_student']} ep.\nteacher {c['n_epochs_teacher']}",
+                                "tab:green")}[who]
+                bars.append((label, g["summary"][f"{who}_errors"], colour, PAPER_ERRORS[who]))
+    if bars:
+        fig, ax = plt.subplots(figsize=(1.1 * len(bars) + 1.5, 3.8))
+        x = range(len(bars))
+        ax.bar(x, [b[1]["mean"] for b in bars], yerr=[b[1]["std"] for b in bars], color=[b[2] for b in bars])
+        ax.scatter(x, [b[3] for b in bars], marker="_", s=600, color="red", label="paper")
+        ax.set_xticks(x, [b[0] for b in bars], fontsize=7)
+        ax.set(ylabel="test errors (of 10 000)", title="all digits in the transfer set (--omit none)")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=8)
         figures["compression.png"] = png(fig)
@@ -633,7 +663,8 @@ def main(argv=None):
     parser = Parser(description="Draw figures and README tables from the results JSON.")
     parser.add_argument("experiment", nargs="?", choices=sorted(FIGURES), help="draw this experiment's figures")
     parser.add_argument("--results", metavar="DIR",
-                        help="folder of its results JSON, relative to the working directory (default: viz/<experiment>)")
+                        help="folder of its results JSON, relative to the working directory "
+                             "(default: viz/<experiment>)")
     parser.add_argument("--readme", action="store_true", help="regenerate README.md's tables from the JSON")
     args = parser.parse_args(argv)
     if not args.experiment and not args.readme:

@@ -226,3 +226,13 @@ def test_unreadable_teacher_cache_is_one_line_and_a_nonzero_exit(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: teacher cache") and "--no-cache" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_progress_lines_name_the_split_they_measure(monkeypatch, tmp_path, capsys):
+    """A validation run's progress must not read as test results."""
+    monkeypatch.setattr(oc, "load_mnist", fake_mnist)
+    flags = [f for f in TINY if f != "--quiet"] + ["--no-cache", "--cache-dir", str(tmp_path)]
+    for split, other in (("validation", "test"), ("test", "validation")):
+        oc.main(flags + ["--eval-on", split, "--out", str(tmp_path / f"{split}.json")])
+        lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line or "offsets" in line]
+        assert lines and all(f" {split} " in line and f" {other} " not in line for line in lines), lines
