@@ -427,6 +427,14 @@ def omitted_main_table():
     return "\n".join(rows)
 
 
+def compression_rows(folder):
+    """(group, who, twin name) for each row of the compression table whose test file exists in ``folder``."""
+    for name, twin_name, who_list in OMITTED_COMPRESSION:
+        if os.path.exists(os.path.join(folder, name)):
+            group = load(folder, name, "omitted_class")["groups"][0]
+            yield from ((group, who, twin_name) for who in who_list)
+
+
 def omitted_compression_table():
     """Nothing omitted: teacher, hard-label student and distilled student, validation beside test."""
     twins = {name: load(OMITTED, name, "omitted_class")["groups"]
@@ -434,25 +442,21 @@ def omitted_compression_table():
     seeds = sorted({r["seed"] for groups in twins.values() for group in groups for r in group["runs"]})
     rows = [f"| network | paper (errors) | validation errors (seeds {', '.join(map(str, seeds)) or 'none run'}) | "
             "test errors, mean ± std | per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
-    for name, twin_name, who_list in OMITTED_COMPRESSION:
-        if not os.path.exists(os.path.join(OMITTED, name)):
-            continue
-        group = load(OMITTED, name, "omitted_class")["groups"][0]
+    for group, who, twin_name in compression_rows(OMITTED):
         s, runs, c = group["summary"], group["runs"], group["config"]
         twin = same_recipe(twins.get(twin_name, []), c)
         hard = f", hard-label weight {c['hard_weight']:g}" if c["hard_weight"] else ""
-        labels = {"teacher": (f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
-                              f"{c['teacher_dropout']}, {c['n_epochs_teacher']} epochs"),
-                  "baseline": f"student 2x{c['student_hidden']}, hard labels only, {c['n_epochs_student']} epochs",
-                  "student": (f"student 2x{c['student_hidden']}, distilled at T = {c['temperature']:g}{hard}, "
-                              f"transfer jitter {c['transfer_jitter']}, {c['n_epochs_student']} epochs, "
-                              f"from the {c['n_epochs_teacher']}-epoch teacher")}
-        for who in who_list:
-            per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
-            key = who + "_errors"
-            validation = errors(twin["summary"][key]) if twin and key in twin["summary"] else "-"
-            rows.append(f"| {labels[who]} | {PAPER_ERRORS[who]} | {validation} | **{errors(s[key])}** | {per_seed} | "
-                        f"{mean_std(s[who + '_acc'])} % |")
+        label = {"teacher": (f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
+                             f"{c['teacher_dropout']}, {c['n_epochs_teacher']} epochs"),
+                 "baseline": f"student 2x{c['student_hidden']}, hard labels only, {c['n_epochs_student']} epochs",
+                 "student": (f"student 2x{c['student_hidden']}, distilled at T = {c['temperature']:g}{hard}, "
+                             f"transfer jitter {c['transfer_jitter']}, {c['n_epochs_student']} epochs, "
+                             f"from the {c['n_epochs_teacher']}-epoch teacher")}[who]
+        per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
+        key = who + "_errors"
+        validation = errors(twin["summary"][key]) if twin and key in twin["summary"] else "-"
+        rows.append(f"| {label} | {PAPER_ERRORS[who]} | {validation} | **{errors(s[key])}** | {per_seed} | "
+                    f"{mean_std(s[who + '_acc'])} % |")
     return "\n".join(rows)
 
 
@@ -563,17 +567,14 @@ def omitted_figures(folder):
     figures["bias_sweep.png"] = png(fig)
 
     bars = []  # (label, errors summary, colour, paper), one per row of the compression table
-    for name, _, who_list in OMITTED_COMPRESSION:
-        if os.path.exists(os.path.join(folder, name)):
-            g = load(folder, name, "omitted_class")["groups"][0]
-            c = g["config"]
-            for who in who_list:
-                label, colour = {
-                    "teacher": (f"teacher\n{c['n_epochs_teacher']} ep.", "tab:blue"),
-                    "baseline": (f"hard-label\nstudent\n{c['n_epochs_student']} ep.", "tab:gray"),
-                    "student": (f"distilled\nstudent\n{c['n_epochs_student']} ep.\nteacher {c['n_epochs_teacher']}",
-                                "tab:green")}[who]
-                bars.append((label, g["summary"][f"{who}_errors"], colour, PAPER_ERRORS[who]))
+    for group, who, _ in compression_rows(folder):
+        c = group["config"]
+        label, colour = {
+            "teacher": (f"teacher\n{c['n_epochs_teacher']} ep.", "tab:blue"),
+            "baseline": (f"hard-label\nstudent\n{c['n_epochs_student']} ep.", "tab:gray"),
+            "student": (f"distilled\nstudent\n{c['n_epochs_student']} ep.\nteacher {c['n_epochs_teacher']}",
+                        "tab:green")}[who]
+        bars.append((label, group["summary"][f"{who}_errors"], colour, PAPER_ERRORS[who]))
     if bars:
         fig, ax = plt.subplots(figsize=(1.1 * len(bars) + 1.5, 3.8))
         x = range(len(bars))
