@@ -483,11 +483,15 @@ def headline(s):
 
 
 def out_name(args):
+    """[validation_][splitA-B_][unsupervised_][teachersN_][average_][PRESET_](sweep_KEY|seeds|seedN).json: a tag
+    for each setting that differs from the preset's, so the default recipe writes seeds.json."""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.preset != "default":
         name = f"{args.preset}_{name}"
-    if args.teachers > 1:
-        name = f"teachers{args.teachers}{'_average' if args.ensemble == 'average' else ''}_{name}"
+    if args.ensemble != PARSER.get_default("ensemble"):
+        name = f"{args.ensemble}_{name}"
+    if args.teachers != PRESETS.get(args.preset, {}).get("teachers", PARSER.get_default("teachers")):
+        name = f"teachers{args.teachers}_{name}"
     if args.labels == "none":
         name = f"unsupervised_{name}"
     if args.split != PARSER.get_default("split"):

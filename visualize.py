@@ -389,8 +389,9 @@ def subclass_sweep_table():
 # Omitted-class dark knowledge
 # ----------------------------------------------------------------------------
 
-OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (12 + 20 epochs)"),
-                ("seeds.json", "default recipe"),
+OMITTED_MAIN = [("public_seed0.json", "public numpy recipe"),
+                ("seeds.json", "**default recipe**"),
+                ("student40_seeds.json", "the previous default: the student trained half as long"),
                 ("keep78_seeds.json", "transfer set of only 7s and 8s")]
 # The compression table: each test file with nothing omitted, its validation twin, and which rows it gives.
 OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", "validation_omitnone_baseline_seeds.json",
@@ -416,10 +417,12 @@ def omitted_main_table():
     for name, label in existing(OMITTED, OMITTED_MAIN):
         group = load(OMITTED, name, "omitted_class")["groups"][0]
         s, runs = group["summary"], group["runs"]
-        omitted = "".join(map(str, group["config"]["omit"]))
+        config = group["config"]
+        omitted = "".join(map(str, config["omit"]))
         seconds = np.mean([r["timings"]["teacher_train_s"] + r["timings"]["student_s"] + r["timings"]["bias_s"]
                            for r in runs])
-        rows.append(f"| {label} (omitted {omitted}) | {len(runs)} | {errors(s['teacher_errors'])} | "
+        rows.append(f"| {label} ({config['n_epochs_teacher']} + {config['n_epochs_student']} epochs, "
+                    f"omitted {omitted}) | {len(runs)} | {errors(s['teacher_errors'])} | "
                     f"{errors(s['student_errors'])} | {mean_std(s['student_omitted_acc'])} % | "
                     f"{s['offset']['mean']:+.2f} | **{errors(s['corrected_errors'])}** | "
                     f"**{mean_std(s['corrected_omitted_acc'])} %** | {s['test_tuned_offset']['mean']:+.2f} | "

@@ -1,10 +1,21 @@
-"""Every generated README block equals what visualize.py makes from the committed JSON."""
+"""Every generated README block equals what visualize.py makes from the committed JSON, and every committed
+results file is made by a command the README shows."""
 
+import glob
+import json
 import os
 import re
+import shlex
 
+import ghost_logit_distill
+import omitted_class_distill
+import runs
+import subclass_distill
 import visualize
 from conftest import ROOT
+
+EXPERIMENTS = {f"{module.__name__}.py": module.EXPERIMENT
+               for module in (subclass_distill, omitted_class_distill, ghost_logit_distill)}
 
 
 def readme_text():
@@ -32,3 +43,57 @@ def test_a_validation_number_stands_only_beside_the_test_run_of_the_same_recipe(
     other = {"config": {**config, "seed": 100, "eval_on": "validation", "hard_weight": 0.1}}
     assert visualize.same_recipe([other, twin], config) is twin
     assert visualize.same_recipe([other], config) is None
+
+
+def readme_commands():
+    """(experiment, argv) of every experiment command in the README's bash blocks, expanded as the shell would:
+    line continuations, the block's variables, $(seq A B)."""
+    for block in re.findall(r"```bash\n(.*?)```", readme_text(), re.S):
+        variables = {}
+        for line in block.replace("\\\n", " ").splitlines():
+            line = re.sub(r"\$\(seq (\d+) (\d+)\)", lambda m: " ".join(map(str, range(int(m[1]), int(m[2]) + 1))),
+                          line)
+            words = shlex.split(re.sub(r"\$(\w+)", lambda m: variables.get(m[1], m[0]), line), comments=True)
+            if len(words) == 1 and re.fullmatch(r"\w+=.*", words[0]):
+                name, value = words[0].split("=", 1)
+                variables[name] = value
+            for i, word in enumerate(words[:-1]):
+                if word == "python" and words[i + 1] in EXPERIMENTS:
+                    argv = words[i + 2:]
+                    yield EXPERIMENTS[words[i + 1]], argv[:argv.index("&&")] if "&&" in argv else argv
+
+
+def readme_results():
+    """{committed results file: (experiment, parsed args)} for every README command whose file is committed."""
+    made = {}
+    for experiment, argv in readme_commands():
+        args = experiment.parse_args(argv)
+        path = os.path.normpath(os.path.join(ROOT, args.out) if args.out is not None else
+                                os.path.join(runs.RESULTS_ROOT, experiment.name, experiment.out_name(args)))
+        made[path] = (experiment, args)
+    return made
+
+
+def test_every_committed_results_file_is_made_by_a_readme_command():
+    committed = {os.path.normpath(p) for experiment in EXPERIMENTS.values()
+                 for p in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json"))}
+    unexplained = sorted(os.path.relpath(p, ROOT) for p in committed - set(readme_results()))
+    assert not unexplained, f"no README command writes {unexplained}"
+
+
+def test_every_readme_command_records_the_settings_it_says():
+    """The file a README command names holds that command's seeds, sweep values and settings (the swept one
+    aside; files older than a flag do not record it)."""
+    for path, (experiment, args) in readme_results().items():
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            result = json.load(f)
+        where = os.path.relpath(path, ROOT)
+        assert result["seeds"] == (args.seeds or [args.seed]), where
+        if args.sweep:
+            assert [g["sweep_value"] for g in result["groups"]] == args.sweep[1], where
+        said = json.loads(json.dumps(runs.run_config(args, experiment.parser)))
+        differ = {key: (value, said[key]) for key, value in result["config"].items()
+                  if key in said and value != said[key] and not (args.sweep and key == args.sweep[0])}
+        assert not differ, f"{where}: recorded vs README command {differ}"
