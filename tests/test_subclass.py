@@ -122,7 +122,8 @@ def test_split_parsing():
     (["--seeds", "0", "1"], "seeds.json"), (["--teachers", "1", "--seeds", "0"], "teachers1_seeds.json"),
     (["--preset", "canonical", "--seeds", "0"], "canonical_seeds.json"),
     (["--ensemble", "average", "--teachers", "5"], "teachers5_average_seed0.json"),
-    (["--eval-on", "validation", "--labels", "none", "--sweep", "hidden=64,128"], "validation_unsupervised_sweep_hidden.json")])
+    (["--eval-on", "validation", "--labels", "none", "--sweep", "hidden=64,128"],
+     "validation_unsupervised_sweep_hidden.json")])
 def test_results_file_names_tag_only_what_differs_from_the_default_recipe(flags, name):
     assert sd.out_name(sd.parse_args(flags)) == name
 
