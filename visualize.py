@@ -399,7 +399,7 @@ OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", "validation_omitnone_bas
                        ("teacher200_omitnone_baseline_seeds.json", "validation_teacher200_omitnone_baseline_seeds.json",
                         ("teacher", "student")),
                        ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json",
-                        "validation_teacher200_omitnone_student80_hw0.1_seeds.json", ("baseline", "student"))]
+                        "validation_teacher200_omitnone_student80_hw0.1_baseline_seeds.json", ("baseline", "student"))]
 PAPER_ERRORS = {"teacher": 67, "baseline": 146, "student": 74}  # Hinton et al. 2015, §3
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
