@@ -393,13 +393,11 @@ OMITTED_MAIN = [("public_seed0.json", "public numpy recipe"),
                 ("seeds.json", "**default recipe**"),
                 ("student40_seeds.json", "the previous default: the student trained half as long"),
                 ("keep78_seeds.json", "transfer set of only 7s and 8s")]
-# The compression table: each test file with nothing omitted, its validation twin, and which rows it gives.
-OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", "validation_omitnone_baseline_seeds.json",
-                        ("teacher", "baseline", "student")),
-                       ("teacher200_omitnone_baseline_seeds.json", "validation_teacher200_omitnone_baseline_seeds.json",
-                        ("teacher", "student")),
-                       ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json",
-                        "validation_teacher200_omitnone_student80_hw0.1_baseline_seeds.json", ("baseline", "student"))]
+# The compression table: each test file with nothing omitted and which rows it gives (its validation twin is
+# found by recipe, same_recipe).
+OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", ("teacher", "baseline", "student")),
+                       ("teacher200_omitnone_baseline_seeds.json", ("teacher", "student")),
+                       ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json", ("baseline", "student"))]
 PAPER_ERRORS = {"teacher": 67, "baseline": 146, "student": 74}  # Hinton et al. 2015, §3
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
@@ -431,23 +429,31 @@ def omitted_main_table():
 
 
 def compression_rows(folder):
-    """(group, who, twin name) for each row of the compression table whose test file exists in ``folder``."""
-    for name, twin_name, who_list in OMITTED_COMPRESSION:
+    """(group, who) for each row of the compression table whose test file exists in ``folder``."""
+    for name, who_list in OMITTED_COMPRESSION:
         if os.path.exists(os.path.join(folder, name)):
             group = load(folder, name, "omitted_class")["groups"][0]
-            yield from ((group, who, twin_name) for who in who_list)
+            yield from ((group, who) for who in who_list)
+
+
+def validation_groups(folder):
+    """(file name, results, group) for every group of every omitted-class validation_*.json in ``folder``."""
+    for name in sorted(os.listdir(folder)):
+        if name.startswith("validation_") and name.endswith(".json"):
+            result = load(folder, name, "omitted_class")
+            yield from ((name, result, group) for group in result["groups"])
 
 
 def omitted_compression_table():
     """Nothing omitted: teacher, hard-label student and distilled student, validation beside test."""
-    twins = {name: load(OMITTED, name, "omitted_class")["groups"]
-             for name, _ in existing(OMITTED, [(twin, None) for _, twin, _ in OMITTED_COMPRESSION])}
-    seeds = sorted({r["seed"] for groups in twins.values() for group in groups for r in group["runs"]})
+    validation = [group for _, _, group in validation_groups(OMITTED)]
+    table = [(group, who, same_recipe([g for g in validation if f"{who}_errors" in g["summary"]], group["config"]))
+             for group, who in compression_rows(OMITTED)]
+    seeds = sorted({r["seed"] for _, _, twin in table if twin for r in twin["runs"]})
     rows = [f"| network | paper (errors) | validation errors (seeds {', '.join(map(str, seeds)) or 'none run'}) | "
             "test errors, mean ± std | per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
-    for group, who, twin_name in compression_rows(OMITTED):
+    for group, who, twin in table:
         s, runs, c = group["summary"], group["runs"], group["config"]
-        twin = same_recipe(twins.get(twin_name, []), c)
         hard = f", hard-label weight {c['hard_weight']:g}" if c["hard_weight"] else ""
         label = {"teacher": (f"teacher 2x{c['teacher_hidden']}, {teacher_augmentation(c)}, dropout "
                              f"{c['teacher_dropout']}, {c['n_epochs_teacher']} epochs"),
@@ -457,7 +463,7 @@ def omitted_compression_table():
                              f"from the {c['n_epochs_teacher']}-epoch teacher")}[who]
         per_seed = ", ".join(str(r["metrics"][who]["errors"]) for r in runs)
         key = who + "_errors"
-        validation = errors(twin["summary"][key]) if twin and key in twin["summary"] else "-"
+        validation = errors(twin["summary"][key]) if twin else "-"
         rows.append(f"| {label} | {PAPER_ERRORS[who]} | {validation} | **{errors(s[key])}** | {per_seed} | "
                     f"{mean_std(s[who + '_acc'])} % |")
     return "\n".join(rows)
@@ -485,27 +491,25 @@ def omitted_validation_table():
             "rotation | student: T, hard weight, transfer jitter, epochs | teacher errors | student errors | "
             "omitted correct | errors after | omitted correct after | teacher seconds |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    twins = {twin for _, twin, _ in OMITTED_COMPRESSION}
-    for name in sorted(os.listdir(OMITTED)):
-        if not (name.startswith("validation_") and name.endswith(".json")) or name in twins:
+    tested = [group["config"] for group, _ in compression_rows(OMITTED)]
+    for name, result, group in validation_groups(OMITTED):
+        if any(same_recipe([group], config) for config in tested):
             continue
-        result = load(OMITTED, name, "omitted_class")
-        for group in result["groups"]:
-            c, s, runs = group["config"], group["summary"], group["runs"]
-            label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
-                     else f"{c['preset']} (`{name}`)")
-            after = errors(s["corrected_errors"]) if "corrected_errors" in s else "-"
-            correct, correct_after = (f"{mean_std(s[key])} %" if key in s else "-"
-                                      for key in ("student_omitted_acc", "corrected_omitted_acc"))
-            rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
-                        f"{''.join(map(str, c['omit'])) or 'none'} | {c['n_epochs_teacher']}, "
-                        f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'}, "
-                        f"{c.get('rotate', 0):g}° | "
-                        f"{c['temperature']:g}, {c['hard_weight']:g}, {c['transfer_jitter']}, "
-                        f"{c['n_epochs_student']} | "
-                        f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
-                        f"{correct} | {after} | {correct_after} | "
-                        f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
+        c, s, runs = group["config"], group["summary"], group["runs"]
+        label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
+                 else f"{c['preset']} (`{name}`)")
+        after = errors(s["corrected_errors"]) if "corrected_errors" in s else "-"
+        correct, correct_after = (f"{mean_std(s[key])} %" if key in s else "-"
+                                  for key in ("student_omitted_acc", "corrected_omitted_acc"))
+        rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
+                    f"{''.join(map(str, c['omit'])) or 'none'} | {c['n_epochs_teacher']}, "
+                    f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'}, "
+                    f"{c.get('rotate', 0):g}° | "
+                    f"{c['temperature']:g}, {c['hard_weight']:g}, {c['transfer_jitter']}, "
+                    f"{c['n_epochs_student']} | "
+                    f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
+                    f"{correct} | {after} | {correct_after} | "
+                    f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
     return "\n".join(rows)
 
 
@@ -570,7 +574,7 @@ def omitted_figures(folder):
     figures["bias_sweep.png"] = png(fig)
 
     bars = []  # (label, errors summary, colour, paper), one per row of the compression table
-    for group, who, _ in compression_rows(folder):
+    for group, who in compression_rows(folder):
         c = group["config"]
         label, colour = {
             "teacher": (f"teacher\n{c['n_epochs_teacher']} ep.", "tab:blue"),
