@@ -307,8 +307,11 @@ def kmeans(x, k, rng, iterations=30):
         d2 = np.minimum(d2, ((x - centres[-1]) ** 2).sum(axis=1))
     centres = np.array(centres)
     x_norms = (x * x).sum(axis=1, keepdims=True)
+    assign = None
     for _ in range(iterations):
-        assign = nearest(x, centres, x_norms)
+        assign, previous = nearest(x, centres, x_norms), assign
+        if np.array_equal(assign, previous):  # converged: every further iteration would repeat this one
+            break
         centres = np.array([x[assign == j].mean(axis=0) if np.any(assign == j) else centres[j] for j in range(k)])
     return centres
 

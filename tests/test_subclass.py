@@ -136,6 +136,15 @@ def test_kmeans_finds_separated_clusters_and_is_seeded():
     assert np.array_equal(found, sd.kmeans(x, 5, np.random.default_rng(0)))
 
 
+def test_kmeans_stops_at_a_fixed_point_with_the_centres_more_iterations_give():
+    x = RNG.random((300, 20)).astype(np.float32)  # no clusters: many iterations to converge
+    stopped = sd.kmeans(x, 5, np.random.default_rng(1), iterations=1000)
+    assign = sd.nearest(x, stopped)
+    assert np.array_equal(stopped, [x[assign == j].mean(axis=0) for j in range(5)])  # each centre its points' mean
+    # and that took more than 5 iterations, so the check above is not trivially true
+    assert not np.array_equal(sd.kmeans(x, 5, np.random.default_rng(1), iterations=5), stopped)
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--split", "0123/456789"], "must split the digits 0-9 into two groups of five"),
     (["--aux-loss", "mutual"], "invalid choice: 'mutual'"),
