@@ -399,6 +399,9 @@ OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", ("teacher", "baseline", 
                        ("teacher200_omitnone_baseline_seeds.json", ("teacher", "student")),
                        ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json", ("baseline", "student"))]
 PAPER_ERRORS = {"teacher": 67, "baseline": 146, "student": 74}  # Hinton et al. 2015, §3
+# Runs that compared teachers only: their students trained one epoch just to finish the run, so the
+# validation table leaves the student columns out.
+TEACHER_SCREENS = {"validation_teacher_screen.json"}
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
                   ("sweep_hard_weight.json", "hard-label weight")]
@@ -498,8 +501,10 @@ def omitted_validation_table():
         c, s, runs = group["config"], group["summary"], group["runs"]
         label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
                  else f"{c['preset']} (`{name}`)")
-        after = errors(s["corrected_errors"]) if "corrected_errors" in s else "-"
-        correct, correct_after = (f"{mean_std(s[key])} %" if key in s else "-"
+        shown = {} if name in TEACHER_SCREENS else s  # the student numbers shown
+        label += " (teacher screen)" if name in TEACHER_SCREENS else ""
+        student, after = (errors(shown[key]) if key in shown else "-" for key in ("student_errors", "corrected_errors"))
+        correct, correct_after = (f"{mean_std(shown[key])} %" if key in shown else "-"
                                   for key in ("student_omitted_acc", "corrected_omitted_acc"))
         rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
                     f"{''.join(map(str, c['omit'])) or 'none'} | {c['n_epochs_teacher']}, "
@@ -507,8 +512,7 @@ def omitted_validation_table():
                     f"{c.get('rotate', 0):g}° | "
                     f"{c['temperature']:g}, {c['hard_weight']:g}, {c['transfer_jitter']}, "
                     f"{c['n_epochs_student']} | "
-                    f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
-                    f"{correct} | {after} | {correct_after} | "
+                    f"{errors(s['teacher_errors'])} | {student} | {correct} | {after} | {correct_after} | "
                     f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
     return "\n".join(rows)
 
