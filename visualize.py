@@ -396,6 +396,7 @@ OMITTED_MAIN = [("public_seed0.json", "public numpy recipe"),
 # The compression table: each test file with nothing omitted and which rows it gives (its validation twin is
 # found by recipe, same_recipe).
 OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", ("teacher", "baseline", "student")),
+                       ("omitnone_seeds.json", ("student",)),
                        ("teacher200_omitnone_baseline_seeds.json", ("teacher", "student")),
                        ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json", ("baseline", "student"))]
 PAPER_ERRORS = {"teacher": 67, "baseline": 146, "student": 74}  # Hinton et al. 2015, §3

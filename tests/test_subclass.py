@@ -136,7 +136,7 @@ def test_kmeans_finds_separated_clusters_and_is_seeded():
     assert np.array_equal(found, sd.kmeans(x, 5, np.random.default_rng(0)))
 
 
-def test_kmeans_stops_at_a_fixed_point_with_the_centres_more_iterations_give():
+def test_kmeans_stops_at_a_fixed_point():
     x = RNG.random((300, 20)).astype(np.float32)  # no clusters: many iterations to converge
     stopped = sd.kmeans(x, 5, np.random.default_rng(1), iterations=1000)
     assign = sd.nearest(x, stopped)
