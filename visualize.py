@@ -502,8 +502,9 @@ def omitted_validation_table():
         c, s, runs = group["config"], group["summary"], group["runs"]
         label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
                  else f"{c['preset']} (`{name}`)")
-        shown = {} if name in TEACHER_SCREENS else s  # the student numbers shown
-        label += " (teacher screen)" if name in TEACHER_SCREENS else ""
+        screen = name in TEACHER_SCREENS
+        label += " (teacher screen)" if screen else ""
+        shown = {} if screen else s  # the student numbers shown
         student, after = (errors(shown[key]) if key in shown else "-" for key in ("student_errors", "corrected_errors"))
         correct, correct_after = (f"{mean_std(shown[key])} %" if key in shown else "-"
                                   for key in ("student_omitted_acc", "corrected_omitted_acc"))
