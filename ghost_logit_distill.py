@@ -96,18 +96,23 @@ def load_data(args):
     splits = []
     for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
         keep = np.isin(y, classes)
-        splits += [x[keep] * 2 - 1, np.searchsorted(classes, y[keep])]
+        x = x[keep]  # a copy, so scaled in place
+        x *= 2
+        x -= 1
+        splits += [x, np.searchsorted(classes, y[keep])]
     return Dataset(*splits)
 
 
-def make_noise(rng, n, kind):
-    """Student inputs: MNIST-shaped noise, uniform in [-1, 1] or standard normal."""
+def make_noise(rng, kind, out):
+    """Student inputs: MNIST-shaped noise, uniform in [-1, 1] or standard normal, drawn into
+    ``out`` (one buffer for every epoch: a fresh 188 MB array costs more in page faults than
+    drawing the numbers, measured 0.2-0.6 s against 0.08 s)."""
     if kind == "gaussian":
-        return rng.standard_normal((n, PIXELS), dtype=np.float32)
-    noise = rng.random((n, PIXELS), dtype=np.float32)
-    noise *= 2
-    noise -= 1
-    return noise
+        return rng.standard_normal(out=out, dtype=np.float32)
+    rng.random(out=out, dtype=np.float32)
+    out *= 2
+    out -= 1
+    return out
 
 
 # ----------------------------------------------------------------------------
@@ -211,9 +216,10 @@ def train_students(students, teacher, columns, data, n_classes, args, rng, log):
     """Train every student on the same noise batches, matching the teacher on ``columns``."""
     opts = {name: Adam(net.params, lr=args.lr_student) for name, net in students.items()}
     history = {name: [] for name in students}
+    noise = np.empty((args.n_noise, PIXELS), np.float32)
     for epoch in range(1, args.n_epochs_student + 1):
         start = time.perf_counter()
-        noise = make_noise(rng, args.n_noise, args.noise)
+        make_noise(rng, args.noise, noise)
         targets = teacher.predict_logits(noise)
         losses = {name: [] for name in students}
         for xb, tb in minibatches((noise, targets), args.batch_size, rng):

@@ -45,13 +45,17 @@ def test_students_start_from_the_initial_weights_their_untrained_copies_keep():
     assert not np.allclose(other_initial, initial)
 
 
-def test_noise_is_seeded_and_in_range():
-    a = gl.make_noise(np.random.default_rng(3), 200, "uniform")
-    assert a.shape == (200, 784) and a.dtype == np.float32
+def test_noise_is_seeded_in_range_and_the_stream_the_committed_runs_drew():
+    """Drawn into a reused buffer, the noise must be the numbers a fresh array held (the
+    committed results were made that way)."""
+    buffer = np.full((200, 784), np.nan, np.float32)
+    a = gl.make_noise(np.random.default_rng(3), "uniform", buffer)
+    assert a is buffer and a.dtype == np.float32
     assert a.min() >= -1 and a.max() <= 1 and abs(a.mean()) < 0.01
-    assert np.array_equal(a, gl.make_noise(np.random.default_rng(3), 200, "uniform"))
-    g = gl.make_noise(np.random.default_rng(3), 200, "gaussian")
-    assert abs(g.std() - 1) < 0.01 and g.dtype == np.float32
+    assert np.array_equal(a, np.random.default_rng(3).random((200, 784), dtype=np.float32) * 2 - 1)
+    g = gl.make_noise(np.random.default_rng(3), "gaussian", np.empty((200, 784), np.float32))
+    assert np.array_equal(g, np.random.default_rng(3).standard_normal((200, 784), dtype=np.float32))
+    assert abs(g.std() - 1) < 0.01
 
 
 def test_cka_is_one_for_rotations_and_low_for_unrelated():
