@@ -184,7 +184,7 @@ class ExperimentParser(Parser):
         """'KEY=V1,V2' -> (KEY, [values]), each value converted by KEY's own flag (type, choices)."""
         key, _, values = text.partition("=")
         actions = {a.dest: a for a in self._actions if a.option_strings and a.dest not in self.not_config
-                   and a.dest not in ("seed", "preset", "dataset")}
+                   and a.dest not in ("seed", "preset", "dataset", "help")}
         if key not in actions or not values:
             raise ValueError(f"--sweep needs KEY=V1,V2,... with KEY one of {', '.join(sorted(actions))}")
         action = actions[key]

@@ -65,16 +65,22 @@ def test_preset_fills_only_what_was_not_given():
     assert (args.n_epochs_teacher, args.n_epochs_student, args.lr_schedule) == (5, 20, "constant")
 
 
-def test_sweep_values_are_read_by_the_flags_own_type_and_choices():
+def test_sweep_values_are_read_by_the_flags_own_type_and_choices(capsys):
     assert gl.parse_args(["--loss", "mse", "--sweep", "normalize_logits=True,false"]).sweep == \
         ("normalize_logits", [True, False])
     assert sd.parse_args(["--sweep", "hidden=64,128"]).sweep == ("hidden", [64, 128])
     assert oc.parse_args(["--sweep", "omit=3,7 8,none"]).sweep == ("omit", [[3], [7, 8], ["none"]])
     for argv, message in ((["--loss", "mse", "--sweep", "normalize_logits=maybe"], "'maybe' is not true or false"),
                           (["--sweep", "noise=pink"], "--noise must be uniform or gaussian, not 'pink'"),
-                          (["--sweep", "out=a.json"], "--sweep needs KEY=V1,V2,...")):
+                          (["--sweep", "out=a.json"], "--sweep needs KEY=V1,V2,..."),
+                          (["--sweep", "help=1"], "--sweep needs KEY=V1,V2,...")):
         with pytest.raises(SystemExit):
             gl.parse_args(argv)
+        assert message in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        gl.parse_args(["--sweep", "bogus=1"])
+    keys = capsys.readouterr().err.split("KEY one of ")[1].split(" (see")[0].split(", ")
+    assert "lr" in keys and not {"help", "out", "seed", "seeds", "jobs", "preset", "dataset"} & set(keys)
 
 
 def test_bounds():
