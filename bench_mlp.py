@@ -14,6 +14,10 @@ If PyTorch is importable, the same workloads run in PyTorch (nn.Sequential,
 torch.optim.Adam with its defaults, the same batches, default threads) and the
 ratio numpy/PyTorch is printed.  ``--naive`` adds a straightforward numpy MLP
 (fresh arrays every step, whole-array Adam) to show what the buffers buy.
+The implementations take turns epoch by epoch, and numpy/PyTorch is the
+median of each numpy epoch over the PyTorch epoch right after it: the
+machine's speed drifts by 10-20 % over minutes, and timing one implementation
+after the other let that drift into the ratio.
 
 ``--pipelines`` also times each experiment's default recipe end to end, cut
 short (see PIPELINES), for one seed and for five seeds with ``--jobs 2``.
@@ -205,15 +209,19 @@ def torch_epoch_runner(spec, x, targets):
     return run
 
 
-def time_epochs(runner, orders):
-    """Warm-up epoch, then the median of the timed epochs (and the median Adam share)."""
-    runner(orders[0])
-    seconds, adam = [], []
+def time_epochs(runners, orders):
+    """Each implementation's warm-up epoch, then the timed epochs in turn (numpy, naive, PyTorch,
+    numpy, ...), so that a drift in the machine's speed reaches them alike.  Returns each one's
+    epoch seconds and Adam seconds, in order, for medians and epoch-by-epoch ratios."""
+    for runner in runners.values():
+        runner(orders[0])
+    seconds, adam = {name: [] for name in runners}, {name: [] for name in runners}
     for order in orders[1:]:
-        start = time.perf_counter()
-        adam.append(runner(order))
-        seconds.append(time.perf_counter() - start)
-    return float(np.median(seconds)), float(np.median(adam))
+        for name, runner in runners.items():
+            start = time.perf_counter()
+            adam[name].append(runner(order))
+            seconds[name].append(time.perf_counter() - start)
+    return seconds, adam
 
 
 def run_benchmark(names, repeats, with_naive, with_torch):
@@ -237,13 +245,20 @@ def run_benchmark(names, repeats, with_naive, with_torch):
         orders = epoch_orders(spec["n"], repeats + 1)
         flops = matmul_flops_per_epoch(spec)
         row = {"workload": name, **spec, "gflop_per_epoch": flops / 1e9}
-        row["numpy_s"], row["numpy_adam_s"] = time_epochs(numpy_epoch_runner(spec, x, targets), orders)
+        runners = {"numpy": numpy_epoch_runner(spec, x, targets)}
+        if with_naive:
+            runners["naive"] = naive_epoch_runner(spec, x, targets)
+        if torch_version:
+            runners["torch"] = torch_epoch_runner(spec, x, targets)
+        seconds, adam = time_epochs(runners, orders)
+        row["numpy_s"], row["numpy_adam_s"] = float(np.median(seconds["numpy"])), float(np.median(adam["numpy"]))
         row["fraction_of_peak"] = flops / row["numpy_s"] / (peak * 1e9)
         if with_naive:
-            row["naive_s"] = time_epochs(naive_epoch_runner(spec, x, targets), orders)[0]
+            row["naive_s"] = float(np.median(seconds["naive"]))
         if torch_version:
-            row["torch_s"] = time_epochs(torch_epoch_runner(spec, x, targets), orders)[0]
-            row["numpy_over_torch"] = row["numpy_s"] / row["torch_s"]
+            row["torch_s"] = float(np.median(seconds["torch"]))
+            # epoch by epoch: each numpy epoch against the PyTorch epoch right after it
+            row["numpy_over_torch"] = float(np.median(np.divide(seconds["numpy"], seconds["torch"])))
         results.append(row)
         print(format_row(row), flush=True)
     return {"environment": env, "torch": torch_version, "gemm_peak_gflops": peak,
@@ -292,7 +307,8 @@ def main(argv=None):
     parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS),
                         help="which workloads to time (default: all four)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed epochs per workload after the warm-up (>= 1)")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="timed epochs of each implementation per workload after the warm-up (>= 1)")
     parser.add_argument("--naive", action="store_true", help="also time a straightforward numpy MLP")
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is importable")
     parser.add_argument("--pipelines", nargs="*", choices=list(PIPELINES), metavar="EXPERIMENT",
