@@ -16,8 +16,10 @@ ratio numpy/PyTorch is printed.  ``--naive`` adds a straightforward numpy MLP
 (fresh arrays every step, whole-array Adam) to show what the buffers buy.
 The implementations take turns epoch by epoch, and numpy/PyTorch is the
 median of each numpy epoch over the PyTorch epoch right after it: the
-machine's speed drifts by 10-20 % over minutes, and timing one implementation
-after the other let that drift into the ratio.
+machine's speed drifts over minutes, and timing one implementation after the
+other let that drift into the ratio.  What changes from one run of the
+benchmark to the next (W2 read 0.88, then 1.00) pairing cannot remove: run it
+twice before trusting a ratio near a target.
 
 ``--pipelines`` also times each experiment's default recipe end to end, cut
 short (see PIPELINES), for one seed and for five seeds with ``--jobs 2``.
