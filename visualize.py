@@ -400,9 +400,6 @@ OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", ("teacher", "baseline", 
                        ("teacher200_omitnone_baseline_seeds.json", ("teacher", "student")),
                        ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json", ("baseline", "student"))]
 PAPER_ERRORS = {"teacher": 67, "baseline": 146, "student": 74}  # Hinton et al. 2015, §3
-# Runs that compared teachers only: their students trained one epoch just to finish the run, so the
-# validation table leaves the student columns out.
-TEACHER_SCREENS = {"validation_teacher_screen.json"}
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
                   ("sweep_hard_weight.json", "hard-label weight")]
@@ -448,11 +445,17 @@ def validation_groups(folder):
             yield from ((name, result, group) for group in result["groups"])
 
 
-def omitted_compression_table():
-    """Nothing omitted: teacher, hard-label student and distilled student, validation beside test."""
-    validation = [group for _, _, group in validation_groups(OMITTED)]
-    table = [(group, who, same_recipe([g for g in validation if f"{who}_errors" in g["summary"]], group["config"]))
-             for group, who in compression_rows(OMITTED)]
+def compression_twins(validation):
+    """(group, who, validation twin or None) for each row of the compression table; ``validation``:
+    every (file name, results, group) of validation_groups."""
+    groups = [group for _, _, group in validation]
+    return [(group, who, same_recipe([g for g in groups if f"{who}_errors" in g["summary"]], group["config"]))
+            for group, who in compression_rows(OMITTED)]
+
+
+def omitted_compression_table(table):
+    """Nothing omitted: teacher, hard-label student and distilled student, validation beside test
+    (``table``: compression_twins)."""
     seeds = sorted({r["seed"] for _, _, twin in table if twin for r in twin["runs"]})
     rows = [f"| network | paper (errors) | validation errors (seeds {', '.join(map(str, seeds)) or 'none run'}) | "
             "test errors, mean ± std | per seed (test) | test accuracy |", "|---|---|---|---|---|---|"]
@@ -487,22 +490,23 @@ def teacher_augmentation(config):
     return f"±{config['jitter']} px shift, ±{rotate:g}° rotation" if rotate else f"±{config['jitter']} px jitter"
 
 
-def omitted_validation_table():
-    """The recipes compared on the validation split: every group of every validation_*.json (but the
-    compression table's twins, which are shown beside their test numbers); with nothing omitted, the
-    omitted-class columns are '-'."""
+def omitted_validation_table(validation, table):
+    """The recipes compared on the validation split: every group of every validation_*.json (but those
+    with a compression-table recipe, shown beside its test numbers; ``table``: compression_twins);
+    with nothing omitted, the omitted-class columns are '-'.  A run whose students trained one epoch
+    was a teacher screen (the students only finished the run): its teacher columns only."""
     rows = ["| recipe (on the validation split) | seeds | omitted | teacher: epochs, dropout in / hidden, max-norm, "
             "rotation | student: T, hard weight, transfer jitter, epochs | teacher errors | student errors | "
             "omitted correct | errors after | omitted correct after | teacher seconds |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    tested = [group["config"] for group, _ in compression_rows(OMITTED)]
-    for name, result, group in validation_groups(OMITTED):
-        if any(same_recipe([group], config) for config in tested):
+    tested = [group["config"] for group, _, _ in table]
+    for name, result, group in validation:
+        if any(same_recipe([group], config) for config in tested):  # a twin, or a rerun of one
             continue
         c, s, runs = group["config"], group["summary"], group["runs"]
         label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
                  else f"{c['preset']} (`{name}`)")
-        screen = name in TEACHER_SCREENS
+        screen = c["n_epochs_student"] == 1
         label += " (teacher screen)" if screen else ""
         shown = {} if screen else s  # the student numbers shown
         student, after = (errors(shown[key]) if key in shown else "-" for key in ("student_errors", "corrected_errors"))
@@ -639,8 +643,10 @@ def readme_blocks():
         blocks["subclass-sweeps"] = subclass_sweep_table()
     if os.path.exists(os.path.join(VIZ, "omitted_class", "seeds.json")):
         blocks["omitted-main"] = omitted_main_table()
-        blocks["omitted-compression"] = omitted_compression_table()
-        blocks["omitted-validation"] = omitted_validation_table()
+        validation = list(validation_groups(OMITTED))
+        table = compression_twins(validation)
+        blocks["omitted-compression"] = omitted_compression_table(table)
+        blocks["omitted-validation"] = omitted_validation_table(validation, table)
     return blocks
 
 
