@@ -183,8 +183,9 @@ class ExperimentParser(Parser):
     def _parse_sweep(self, text):
         """'KEY=V1,V2' -> (KEY, [values]), each value converted by KEY's own flag (type, choices)."""
         key, _, values = text.partition("=")
-        actions = {a.dest: a for a in self._actions if a.option_strings and a.dest not in self.not_config
-                   and a.dest not in ("seed", "preset", "dataset", "help")}
+        # a sweepable key is a config key (a flag with a value in args: not --help) that a sweep may vary
+        actions = {a.dest: a for a in self._actions if a.option_strings and a.default is not argparse.SUPPRESS
+                   and a.dest not in self.not_config and a.dest not in ("seed", "preset", "dataset")}
         if key not in actions or not values:
             raise ValueError(f"--sweep needs KEY=V1,V2,... with KEY one of {', '.join(sorted(actions))}")
         action = actions[key]
