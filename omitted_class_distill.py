@@ -11,7 +11,8 @@ digits ("this 8 looks a bit like a 3"), yet it classifies most test 3s
 correctly; what it gets wrong is mostly a bias too low, which one scalar
 added to the 3's output bias corrects.  The offset is chosen without the test
 set: the student's mean probability of a 3 over a probe of training images
-is matched to the frequency of 3s.
+is matched to the frequency of 3s (--correction mass), or the student is made
+to call as many probe images 3s as there are 3s among them (--correction count).
 
     python omitted_class_distill.py                       # omit 3, seed 0 (the default recipe)
     python omitted_class_distill.py --preset public       # the public numpy script's recipe (speed target)
@@ -118,7 +119,11 @@ PARSER.add_argument("--lr-schedule", choices=["constant", "cosine"], default="co
                     help="learning rate over the epochs: constant, or cosine decay towards 0")
 PARSER.add_argument("--probe-size", type=int, default=60000, above=0,
                     help="training images (drawn at random; all if >= the training set) on which the "
-                         "student's mean probability of each omitted class is matched to its frequency")
+                         "omitted classes' offsets are fitted")
+PARSER.add_argument("--correction", choices=["mass", "count"], default="mass",
+                    help="which fitted offsets are reported (both are recorded): 'mass', the student's mean "
+                         "probability of each omitted class over the probe equals its frequency there; 'count', "
+                         "the student predicts it for as many probe images as are of that class")
 PARSER.add_argument("--cache-dir", metavar="DIR", config=False,
                     help="where trained teachers are kept (default: the data cache's teachers/ folder)")
 PARSER.add_argument("--no-cache", action="store_true", config=False,
@@ -398,9 +403,45 @@ def fit_offsets(logits, classes, targets, tol=1e-6, max_rounds=1000):
     return offsets
 
 
+def fit_counts(logits, classes, counts, max_rounds=1000):
+    """Offsets b (one per class) such that, once b[c] is added to class c's
+    logit, the argmax is c for exactly counts[c] rows of ``logits``.
+
+    For one class this needs no search: a row goes to c once the offset
+    exceeds d = max over the other classes minus the row's logit for c, so
+    the offset halfway between the counts[c]-th and the next smallest d
+    gives exactly counts[c] rows.  For several, each class in turn is solved
+    with the others' offsets held fixed, round after round; every offset can
+    only rise (raising one class takes rows from the others), so the rounds
+    stop once none moves."""
+    classes = list(classes)
+    offsets = np.zeros(len(classes))
+    for _ in range(max_rounds):
+        previous = offsets.copy()
+        for j, c in enumerate(classes):
+            shifted = logits.copy()
+            shifted[:, classes] += offsets
+            shifted[:, c] = -np.inf
+            gaps = np.sort(shifted.max(axis=1) - logits[:, c])
+            padded = np.concatenate(([gaps[0] - 2], gaps, [gaps[-1] + 2]))  # k = 0 or all rows: 1 beyond the end
+            k = int(counts[j])
+            offsets[j] = (padded[k] + padded[k + 1]) / 2
+        if np.abs(offsets - previous).max() < 1e-9:
+            break
+    return offsets
+
+
+def predicted_share(logits, classes, offsets):
+    """Fraction of rows whose argmax is each of ``classes`` after adding ``offsets`` to their logits."""
+    shifted = logits.copy()
+    shifted[:, classes] += offsets
+    return np.bincount(shifted.argmax(axis=1), minlength=logits.shape[1])[classes] / len(logits)
+
+
 def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
-    """Test accuracy (overall, omitted) and probe mean mass vs one common offset on the omitted logits."""
-    curve = {"offset": [], "acc": [], "errors": [], "omitted_acc": [], "probe_mean_p": []}
+    """Test accuracy (overall, omitted), probe mean mass and probe predicted share vs one common offset
+    on the omitted logits."""
+    curve = {"offset": [], "acc": [], "errors": [], "omitted_acc": [], "probe_mean_p": [], "probe_share": []}
     for offset in grid:
         shifted = test_logits.copy()
         shifted[:, omitted] += offset
@@ -408,28 +449,40 @@ def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
         curve["offset"].append(float(offset))
         for key in ("acc", "errors", "omitted_acc"):
             curve[key].append(scored[key])
-        curve["probe_mean_p"].append(mean_probs(probe_logits, omitted, np.full(len(omitted), offset)).tolist())
+        common = np.full(len(omitted), offset)
+        curve["probe_mean_p"].append(mean_probs(probe_logits, omitted, common).tolist())
+        curve["probe_share"].append(predicted_share(probe_logits, omitted, common).tolist())
     best = int(np.argmax(curve["acc"]))  # the paper's choice: tuned on the test set (first maximum)
     curve["test_tuned_offset"] = curve["offset"][best]
     return curve
 
 
-def correct_bias(student, data, omitted, probe_rows):
-    """The fitted offsets, the student's test metrics after adding them, and the bias sweep curve."""
+def correct_bias(student, data, omitted, probe_rows, rule):
+    """The offsets fitted on the probe by each rule, the student's test metrics after adding them,
+    the bias sweep curve; ``rule``'s offsets are the reported ones."""
     probe_logits = student.predict_logits(data.x_train[probe_rows]).astype(np.float64)
     # The frequency in the probe itself: a random 10k probe's share of 3s can
     # be 0.3 points off the training set's, which moves the offset by ~1.
-    targets = np.bincount(data.y_train[probe_rows], minlength=N_CLASSES)[omitted] / len(probe_rows)
-    offsets = fit_offsets(probe_logits, omitted, targets)
+    counts = np.bincount(data.y_train[probe_rows], minlength=N_CLASSES)[omitted]
+    targets = counts / len(probe_rows)
     test_logits = student.predict_logits(data.x_test).astype(np.float64)
-    corrected = test_logits.copy()
-    corrected[:, omitted] += offsets
+    by_rule = {}
+    for name, offsets in (("mass", fit_offsets(probe_logits, omitted, targets)),
+                          ("count", fit_counts(probe_logits, omitted, counts))):
+        corrected = test_logits.copy()
+        corrected[:, omitted] += offsets
+        by_rule[name] = {"offsets": offsets.tolist(), "metrics_after": scores(corrected, data.y_test, omitted),
+                         "probe_mean_p_after": mean_probs(probe_logits, omitted, offsets).tolist(),
+                         "probe_share_after": predicted_share(probe_logits, omitted, offsets).tolist(),
+                         "predictions": corrected.argmax(axis=1)}
+    chosen = by_rule[rule]
     curve = bias_sweep(test_logits, data.y_test, probe_logits, omitted, np.arange(-4, 16.001, 0.25))
-    return {"offsets": offsets.tolist(), "target_freq": targets.tolist(),
+    return {"rule": rule, "offsets": chosen["offsets"], "target_freq": targets.tolist(),
             "probe_mean_p_before": mean_probs(probe_logits, omitted, 0).tolist(),
-            "probe_mean_p_after": mean_probs(probe_logits, omitted, offsets).tolist(),
-            "metrics_after": scores(corrected, data.y_test, omitted),
-            "corrected_predictions": corrected.argmax(axis=1), "sweep": curve}
+            "probe_mean_p_after": chosen["probe_mean_p_after"], "metrics_after": chosen["metrics_after"],
+            "corrected_predictions": chosen["predictions"],
+            "by_rule": {name: {k: v for k, v in fit.items() if k != "predictions"} for name, fit in by_rule.items()},
+            "sweep": curve}
 
 
 # ----------------------------------------------------------------------------
@@ -487,7 +540,7 @@ def run(args, seed, data, log=print):
         n_train = len(data.x_train)
         probe = (np.arange(n_train) if args.probe_size >= n_train else
                  np.random.default_rng(seeds.probe).choice(n_train, args.probe_size, replace=False))
-        bias = correct_bias(student, data, omitted, probe)
+        bias = correct_bias(student, data, omitted, probe, args.correction)
         record["samples"]["corrected_predictions"] = bias.pop("corrected_predictions")[samples].tolist()
         record["metrics"]["student_corrected"] = after = bias.pop("metrics_after")
         record["bias"] = bias

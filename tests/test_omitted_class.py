@@ -44,6 +44,23 @@ def test_vector_offset_search_solves_two_classes_jointly():
     assert np.abs(oc.mean_probs(lowered, classes, np.array(alone)) - targets).max() > 1e-3
 
 
+def test_count_rule_gives_each_class_exactly_its_number_of_predictions():
+    labels = RNG.integers(0, 10, 3000)
+    logits = np.eye(10)[labels] * 4 + RNG.standard_normal((3000, 10)) * 1.5
+    for classes, lowered_by in (([4], [3.0]), ([2, 7], [2.0, 5.0])):
+        counts = np.bincount(labels, minlength=10)[classes]
+        lowered = logits.copy()
+        lowered[:, classes] -= lowered_by
+        offsets = oc.fit_counts(lowered, classes, counts)
+        assert list(oc.predicted_share(lowered, classes, offsets) * len(labels)) == list(counts)
+        # The un-lowered model predicts each class about as often as it occurs: the offsets undo the lowering.
+        assert offsets == pytest.approx(lowered_by, abs=0.3)
+    none = oc.fit_counts(logits, [5], [0])
+    assert oc.predicted_share(logits, [5], none)[0] == 0
+    every = oc.fit_counts(logits, [5], [len(labels)])
+    assert oc.predicted_share(logits, [5], every)[0] == 1
+
+
 def test_bias_sweep_records_the_test_tuned_offset():
     labels = np.arange(100) % 10
     logits = np.eye(10)[labels] * 5
@@ -153,6 +170,9 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert run["transfer_size"] == 450  # 600 fake training images less a sixth held out; 50 of them 3s
     assert run["metrics"]["student"]["per_class_acc"][3] == run["history"]["student"][-1]["omitted_acc"]
     assert run["bias"]["probe_mean_p_after"] == pytest.approx(run["bias"]["target_freq"], abs=1e-5)
+    assert run["bias"]["rule"] == "mass" and run["bias"]["by_rule"]["mass"]["offsets"] == run["bias"]["offsets"]
+    assert len(run["bias"]["by_rule"]["count"]["offsets"]) == 1  # (this tiny student gives every image one logit)
+    assert len(run["bias"]["sweep"]["probe_share"]) == len(run["bias"]["sweep"]["offset"])
     assert saved["config"]["omit"] == [3] and saved["environment"]["numpy"] == np.__version__
     assert saved["recipe_selection"] == {"protocol": runs.PROTOCOL, "choices": oc.RECIPE_SELECTION}
     assert saved["groups"][0]["summary"]["student_errors"]["n"] == 2
