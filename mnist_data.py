@@ -9,7 +9,9 @@ four IDX files is looked for, in this order:
    ($XDG_CACHE_HOME/hinton-mnist/<dataset>/, default ~/.cache/...);
 2. an explicit folder: the ``data_dir`` argument (``--data-dir`` in every
    script), else the HINTON_DATA_DIR environment variable.  The folder may
-   hold the files themselves or a <dataset>/ subfolder; .gz or uncompressed;
+   hold the files themselves or a <dataset>/ subfolder; .gz or uncompressed.
+   A folder named but missing is an error even when the cache has the files,
+   so a mistyped path never goes unnoticed;
 3. a download from the public mirrors into the cache.
 
 Every copy is checked against the SHA-256 of the *decompressed* official
@@ -155,7 +157,9 @@ def load_idx_files(dataset, data_dir=None, download=True):
         raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     spec = DATASETS[dataset]
     folder = data_dir or os.environ.get(ENV_VAR) or None
-    if folder and os.path.exists(folder) and not (os.path.isdir(folder) and os.access(folder, os.R_OK | os.X_OK)):
+    if folder and not os.path.exists(folder):
+        raise DataError(f"{folder} (--data-dir or {ENV_VAR}) does not exist")
+    if folder and not (os.path.isdir(folder) and os.access(folder, os.R_OK | os.X_OK)):
         raise DataError(f"{folder} (--data-dir or {ENV_VAR}) is not a folder this user can read")
     cache = cache_dir(dataset)
     found, missing, download_errors = {}, [], []

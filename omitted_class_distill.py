@@ -163,6 +163,8 @@ def parse_args(argv=None):
     """The flags, with ``omit`` resolved to the sorted digits missing from the transfer set."""
     args = PARSER.parse(argv, check)
     args.omit = omitted_digits(args)
+    if args.keep is not None:
+        args.keep = sorted(set(args.keep))
     return args
 
 

@@ -431,6 +431,11 @@ def check_out(path):
     if not path or path.endswith(os.sep) or os.path.isdir(path):
         raise RunError(f"--out {path!r} is not a file name: give a path ending in .json")
     folder = os.path.dirname(os.path.abspath(path))
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise RunError(f"--out {path}: {existing} is a file, not a folder; choose another --out")
     try:
         os.makedirs(folder, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

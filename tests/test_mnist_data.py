@@ -112,6 +112,7 @@ def test_not_gzip_is_reported(tiny, tmp_path):
 
 
 def test_offline_and_no_files_gives_one_clear_message(tiny, tmp_path):
+    (tmp_path / "nowhere").mkdir()  # a data folder without the files
     with pytest.raises(mnist_data.DataError) as err:
         mnist_data.load_mnist("tiny", data_dir=str(tmp_path / "nowhere"))
     message = str(err.value)
@@ -202,6 +203,7 @@ def run_cli(*args, **env):
 
 
 def test_check_cli_reports_missing_files_in_one_line_without_traceback(tmp_path):
+    (tmp_path / "empty").mkdir()
     result = run_cli("--check", "--no-download", "--data-dir", str(tmp_path / "empty"))
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
@@ -245,7 +247,14 @@ def test_cache_home_that_is_a_file_only_costs_the_cache(tiny, tmp_path, monkeypa
     assert len(mnist_data.load_mnist("tiny", data_dir=str(folder)).y_test) == 12
     assert "could not cache" in capsys.readouterr().err
     with pytest.raises(mnist_data.DataError, match="files missing"):  # and a download fails cleanly
-        mnist_data.load_mnist("tiny", data_dir=str(tmp_path / "nowhere"))
+        mnist_data.load_mnist("tiny", data_dir=str(tmp_path))
+
+
+def test_data_dir_that_does_not_exist_is_an_error_even_with_the_data_cached(tiny, tmp_path):
+    folder = write_files(tmp_path / "data", tiny, gz=True)
+    mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)  # fills the cache
+    with pytest.raises(mnist_data.DataError, match=r"nowhere \(--data-dir or HINTON_DATA_DIR\) does not exist"):
+        mnist_data.load_mnist("tiny", data_dir=str(tmp_path / "nowhere"), download=False)
 
 
 def test_data_dir_that_is_a_file_or_unreadable_is_one_line_and_no_download(tiny, tmp_path, monkeypatch):

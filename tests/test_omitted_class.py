@@ -88,6 +88,12 @@ def test_omit_and_keep_flags(flags, omitted):
     assert oc.parse_args(flags).omit == omitted
 
 
+def test_repeated_digits_count_once():
+    assert oc.parse_args(["--omit", "3", "3"]).omit == [3]
+    twice = oc.parse_args(["--keep", "8", "7", "7"])
+    assert twice.keep == [7, 8] and oc.out_name(twice) == "keep78_seed0.json"
+
+
 @pytest.mark.parametrize("flags, name", [
     ([], "seed0.json"), (["--seeds", "0", "1"], "seeds.json"), (["--sweep", "omit=1,2"], "sweep_omit.json"),
     (["--keep", "7", "8", "--baseline", "--seeds", "0"], "keep78_baseline_seeds.json"),

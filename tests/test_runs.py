@@ -106,8 +106,17 @@ def test_output_path_is_checked_before_anything_runs(tmp_path):
         with pytest.raises(runs.RunError, match="is not a file name"):
             runs.check_out(bad)
     (tmp_path / "file").write_text("x")
-    with pytest.raises(runs.RunError, match="cannot write"):
-        runs.check_out(str(tmp_path / "file" / "r.json"))
+    for under_a_file in (tmp_path / "file" / "r.json", tmp_path / "file" / "sub" / "r.json"):
+        with pytest.raises(runs.RunError, match=f"{tmp_path / 'file'} is a file, not a folder"):
+            runs.check_out(str(under_a_file))
+
+
+def test_output_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
+    def read_only(*args, **kwargs):  # tests may run as root, where a chmod would not stop the write
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(runs.tempfile, "TemporaryFile", read_only)
+    with pytest.raises(runs.RunError, match=r"cannot write in .* \(Permission denied\); choose another --out"):
+        runs.check_out(str(tmp_path / "r.json"))
 
 
 def test_divergence_stops_the_run():
