@@ -572,9 +572,17 @@ def omitted_figures(folder):
     axes[0].plot(curve["offset"], [100 * a for a in curve["acc"]], color="k", label="all digits")
     axes[1].plot(curve["offset"], [sum(p) for p in curve["probe_mean_p"]], color="tab:purple",
                  label=f"mean p({name}) on the training probe")
+    if "probe_share" in curve:
+        axes[1].plot(curve["offset"], [sum(p) for p in curve["probe_share"]], color="tab:cyan",
+                     label=f"share of the probe called {name}")
     axes[1].axhline(sum(bias["target_freq"]), color="gray", ls=":", label=f"frequency of {name} in training set")
+    # Older files hold only the mass rule's offsets.
+    fitted = {rule: fit["offsets"] for rule, fit in bias.get("by_rule", {"mass": bias}).items()}
     for ax in axes:
-        ax.axvline(np.mean(bias["offsets"]), color="tab:green", ls="--", label="chosen (frequency match)")
+        for rule, color, what in (("mass", "tab:green", "mean p = frequency"), ("count", "tab:cyan", "share = frequency")):
+            if rule in fitted:
+                chosen = " (reported)" if bias.get("rule", "mass") == rule and len(fitted) > 1 else ""
+                ax.axvline(np.mean(fitted[rule]), color=color, ls="--", label=f"{rule} rule: {what}{chosen}")
         ax.axvline(curve["test_tuned_offset"], color="tab:orange", ls=":", label="test-tuned (paper)")
         ax.set_xlabel(f"offset added to the student's logit for {name}")
         ax.legend(fontsize=7)
