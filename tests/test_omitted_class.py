@@ -190,6 +190,12 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     keep = json.loads((folder / "keep78_seeds.json").read_text())["groups"][0]["runs"][0]
     assert len(keep["bias"]["offsets"]) == 8 and keep["transfer_size"] == 100
 
+    rules = visualize.omitted_correction_table(str(folder)).splitlines()
+    assert [row.split(" | ")[:3] for row in rules[2:]] == [  # every file with a digit omitted; not omitnone
+        ["| `keep78_seeds.json`, test", "0", "01234569"], ["| `seeds.json`, test", "0, 1", "3"],
+        ["| `sweep_omit.json`, test", "0", "1"], ["| `sweep_omit.json`, test", "0", "3"],
+        ["| `sweep_temperature.json`, test", "0", "3"], ["| `sweep_temperature.json`, test", "0", "3"]]
+    assert all(row.endswith("| mass |") for row in rules[2:])
     visualize.main(["omitted_class", "--results", str(folder)])
     make_gifs.main(["omitted_class", "--results", str(folder)])
     for name in ("training_curves.png", "per_class.png", "bias_sweep.png", "sweep_omit.png",
