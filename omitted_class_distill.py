@@ -412,10 +412,10 @@ def fit_counts(logits, classes, counts, max_rounds=1000):
     For one class this needs no search: a row goes to c once the offset
     exceeds d = max over the other classes minus the row's logit for c, so
     the offset halfway between the counts[c]-th and the next smallest d
-    gives exactly counts[c] rows.  For several, each class in turn is solved
-    with the others' offsets held fixed, round after round; every offset can
-    only rise (raising one class takes rows from the others), so the rounds
-    stop once none moves."""
+    gives exactly counts[c] rows (unless tied rows make that count
+    unreachable).  For several, each class in turn is solved with the others'
+    offsets held fixed, round after round, until no offset moves (at most
+    ``max_rounds``); the test checks that two classes both get their counts."""
     classes = list(classes)
     offsets = np.zeros(len(classes))
     for _ in range(max_rounds):
