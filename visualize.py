@@ -614,7 +614,8 @@ def omitted_figures(folder):
     # Older files hold only the mass rule's offsets.
     fitted = {rule: fit["offsets"] for rule, fit in bias.get("by_rule", {"mass": bias}).items()}
     for ax in axes:
-        for rule, color, what in (("mass", "tab:green", "mean p = frequency"), ("count", "tab:cyan", "share = frequency")):
+        for rule, color, what in (("mass", "tab:green", "mean p = frequency"),
+                                  ("count", "tab:cyan", "share = frequency")):
             if rule in fitted:
                 chosen = " (reported)" if bias.get("rule", "mass") == rule and len(fitted) > 1 else ""
                 ax.axvline(np.mean(fitted[rule]), color=color, ls="--", label=f"{rule} rule: {what}{chosen}")
