@@ -157,10 +157,11 @@ def load_idx_files(dataset, data_dir=None, download=True):
         raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     spec = DATASETS[dataset]
     folder = data_dir or os.environ.get(ENV_VAR) or None
-    if folder and not os.path.exists(folder):
-        raise DataError(f"{folder} (--data-dir or {ENV_VAR}) does not exist")
-    if folder and not (os.path.isdir(folder) and os.access(folder, os.R_OK | os.X_OK)):
-        raise DataError(f"{folder} (--data-dir or {ENV_VAR}) is not a folder this user can read")
+    if folder:
+        if not os.path.exists(folder):
+            raise DataError(f"{folder} (--data-dir or {ENV_VAR}) does not exist")
+        if not (os.path.isdir(folder) and os.access(folder, os.R_OK | os.X_OK)):
+            raise DataError(f"{folder} (--data-dir or {ENV_VAR}) is not a folder this user can read")
     cache = cache_dir(dataset)
     found, missing, download_errors = {}, [], []
     for name in [n for pair in SPLIT_FILES.values() for n in pair]:

@@ -367,11 +367,16 @@ def train_student(net, arrays, loss_fn, data, omitted, args, rng, log, name="stu
 # ----------------------------------------------------------------------------
 
 
-def mean_probs(logits, classes, offsets):
-    """Mean softmax probability of each of ``classes`` after adding ``offsets`` to their logits."""
+def with_offsets(logits, classes, offsets):
+    """A copy of ``logits`` with ``offsets`` added to the columns of ``classes``."""
     shifted = logits.copy()
     shifted[:, classes] += offsets
-    return softmax(shifted).mean(axis=0)[classes]
+    return shifted
+
+
+def mean_probs(logits, classes, offsets):
+    """Mean softmax probability of each of ``classes`` after adding ``offsets`` to their logits."""
+    return softmax(with_offsets(logits, classes, offsets)).mean(axis=0)[classes]
 
 
 def fit_offsets(logits, classes, targets, tol=1e-6, max_rounds=1000):
@@ -423,8 +428,7 @@ def fit_counts(logits, classes, counts, max_rounds=1000):
     for _ in range(max_rounds):
         previous = offsets.copy()
         for j, c in enumerate(classes):
-            shifted = logits.copy()
-            shifted[:, classes] += offsets
+            shifted = with_offsets(logits, classes, offsets)
             shifted[:, c] = -np.inf
             gaps = np.sort(shifted.max(axis=1) - logits[:, c])
             padded = np.concatenate(([gaps[0] - 2], gaps, [gaps[-1] + 2]))  # k = 0 or all rows: 1 beyond the end
@@ -437,9 +441,8 @@ def fit_counts(logits, classes, counts, max_rounds=1000):
 
 def predicted_share(logits, classes, offsets):
     """Fraction of rows whose argmax is each of ``classes`` after adding ``offsets`` to their logits."""
-    shifted = logits.copy()
-    shifted[:, classes] += offsets
-    return np.bincount(shifted.argmax(axis=1), minlength=logits.shape[1])[classes] / len(logits)
+    predicted = with_offsets(logits, classes, offsets).argmax(axis=1)
+    return np.bincount(predicted, minlength=logits.shape[1])[classes] / len(logits)
 
 
 def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
@@ -447,13 +450,11 @@ def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
     on the omitted logits."""
     curve = {"offset": [], "acc": [], "errors": [], "omitted_acc": [], "probe_mean_p": [], "probe_share": []}
     for offset in grid:
-        shifted = test_logits.copy()
-        shifted[:, omitted] += offset
-        scored = scores(shifted, test_labels, omitted)
+        common = np.full(len(omitted), offset)
+        scored = scores(with_offsets(test_logits, omitted, common), test_labels, omitted)
         curve["offset"].append(float(offset))
         for key in ("acc", "errors", "omitted_acc"):
             curve[key].append(scored[key])
-        common = np.full(len(omitted), offset)
         curve["probe_mean_p"].append(mean_probs(probe_logits, omitted, common).tolist())
         curve["probe_share"].append(predicted_share(probe_logits, omitted, common).tolist())
     best = int(np.argmax(curve["acc"]))  # the paper's choice: tuned on the test set (first maximum)
@@ -473,8 +474,7 @@ def correct_bias(student, data, omitted, probe_rows, rule):
     by_rule = {}
     for name, offsets in (("mass", fit_offsets(probe_logits, omitted, targets)),
                           ("count", fit_counts(probe_logits, omitted, counts))):
-        corrected = test_logits.copy()
-        corrected[:, omitted] += offsets
+        corrected = with_offsets(test_logits, omitted, offsets)
         by_rule[name] = {"offsets": offsets.tolist(), "metrics_after": scores(corrected, data.y_test, omitted),
                          "probe_mean_p_after": mean_probs(probe_logits, omitted, offsets).tolist(),
                          "probe_share_after": predicted_share(probe_logits, omitted, offsets).tolist(),

@@ -432,35 +432,30 @@ def omitted_main_table():
 ERRORS_LINE, OMITTED_LINE = 109, 0.986  # the issue's lines for every seed with a digit omitted, after the correction
 
 
-def omitted_correction_table(folder):
-    """The two ways of fitting the offset on training images, side by side, for every results file whose
-    runs record both: errors and omitted digits correct after each, and how many seeds are within both
-    lines (at most 109 errors, at least 98.6 % of the omitted digit)."""
+def omitted_correction_table(groups):
+    """The two ways of fitting the offset on training images, side by side, for every group of results
+    whose runs record both (``groups``: omitted_groups): errors and omitted digits correct after each,
+    and how many seeds are within both lines (at most 109 errors, at least 98.6 % of the omitted digit)."""
     rows = ["| file, split | seeds | omitted | teacher: omitted correct | mass rule: offset, errors after, "
             "omitted correct after | count rule: offset, errors after, omitted correct after | "
             f"seeds with ≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} % (mass / count) | reported |",
             "|---|---|---|---|---|---|---|---|"]
-    for name in sorted(os.listdir(folder)):
-        if not name.endswith(".json"):
+    for name, _, group in groups:
+        runs = group["runs"]
+        if not runs or "by_rule" not in runs[0].get("bias", {}):
             continue
-        result = load(folder, name, "omitted_class")
-        for group in result["groups"]:
-            runs = group["runs"]
-            if not runs or "by_rule" not in runs[0].get("bias", {}):
-                continue
-            cells, within = [], []
-            for rule in ("mass", "count"):
-                fits = [r["bias"]["by_rule"][rule] for r in runs]
-                after = [f["metrics_after"] for f in fits]
-                offset = np.mean([np.mean(f["offsets"]) for f in fits])
-                cells.append(f"{offset:+.2f}, {errors(describe([a['errors'] for a in after]))}, "
-                             f"{mean_std(describe([a['omitted_acc'] for a in after]))} %")
-                within.append(sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in after))
-            teacher = describe([r["metrics"]["teacher"]["omitted_acc"] for r in runs])
-            rows.append(f"| `{name}`, {group['config']['eval_on']} | {', '.join(str(r['seed']) for r in runs)} | "
-                        f"{''.join(map(str, group['config']['omit']))} | {mean_std(teacher)} % | {cells[0]} | "
-                        f"{cells[1]} | {within[0]} / {within[1]} of {len(runs)} | "
-                        f"{runs[0]['bias']['rule']} |")
+        cells, within = [], []
+        for rule in ("mass", "count"):
+            fits = [r["bias"]["by_rule"][rule] for r in runs]
+            after = [f["metrics_after"] for f in fits]
+            offset = np.mean([np.mean(f["offsets"]) for f in fits])
+            cells.append(f"{offset:+.2f}, {errors(describe([a['errors'] for a in after]))}, "
+                         f"{mean_std(describe([a['omitted_acc'] for a in after]))} %")
+            within.append(sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in after))
+        teacher = describe([r["metrics"]["teacher"]["omitted_acc"] for r in runs])
+        rows.append(f"| `{name}`, {group['config']['eval_on']} | {', '.join(str(r['seed']) for r in runs)} | "
+                    f"{''.join(map(str, group['config']['omit']))} | {mean_std(teacher)} % | {cells[0]} | "
+                    f"{cells[1]} | {within[0]} / {within[1]} of {len(runs)} | {runs[0]['bias']['rule']} |")
     return "\n".join(rows)
 
 
@@ -472,17 +467,18 @@ def compression_rows(folder):
             yield from ((group, who) for who in who_list)
 
 
-def validation_groups(folder):
-    """(file name, results, group) for every group of every omitted-class validation_*.json in ``folder``."""
+def omitted_groups(folder, prefix=""):
+    """(file name, results, group) for every group of every omitted-class results file in ``folder``
+    whose name starts with ``prefix``."""
     for name in sorted(os.listdir(folder)):
-        if name.startswith("validation_") and name.endswith(".json"):
+        if name.startswith(prefix) and name.endswith(".json"):
             result = load(folder, name, "omitted_class")
             yield from ((name, result, group) for group in result["groups"])
 
 
 def compression_twins(validation):
     """(group, who, validation twin or None) for each row of the compression table; ``validation``:
-    every (file name, results, group) of validation_groups."""
+    every (file name, results, group) of the validation files (omitted_groups)."""
     groups = [group for _, _, group in validation]
     return [(group, who, same_recipe([g for g in groups if f"{who}_errors" in g["summary"]], group["config"]))
             for group, who in compression_rows(OMITTED)]
@@ -687,11 +683,12 @@ def readme_blocks():
         blocks["subclass-sweeps"] = subclass_sweep_table()
     if os.path.exists(os.path.join(VIZ, "omitted_class", "seeds.json")):
         blocks["omitted-main"] = omitted_main_table()
-        validation = list(validation_groups(OMITTED))
+        every = list(omitted_groups(OMITTED))  # each file read once
+        validation = [(name, result, group) for name, result, group in every if name.startswith("validation_")]
         table = compression_twins(validation)
         blocks["omitted-compression"] = omitted_compression_table(table)
         blocks["omitted-validation"] = omitted_validation_table(validation, table)
-        blocks["omitted-correction"] = omitted_correction_table(OMITTED)
+        blocks["omitted-correction"] = omitted_correction_table(every)
     return blocks
 
 

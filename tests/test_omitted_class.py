@@ -190,7 +190,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     keep = json.loads((folder / "keep78_seeds.json").read_text())["groups"][0]["runs"][0]
     assert len(keep["bias"]["offsets"]) == 8 and keep["transfer_size"] == 100
 
-    rules = visualize.omitted_correction_table(str(folder)).splitlines()
+    rules = visualize.omitted_correction_table(visualize.omitted_groups(str(folder))).splitlines()
     assert [row.split(" | ")[:3] for row in rules[2:]] == [  # every file with a digit omitted; not omitnone
         ["| `keep78_seeds.json`, test", "0", "01234569"], ["| `seeds.json`, test", "0, 1", "3"],
         ["| `sweep_omit.json`, test", "0", "1"], ["| `sweep_omit.json`, test", "0", "3"],
