@@ -27,7 +27,7 @@ import numpy as np
 import runs
 from mlp_numpy import (MLP, Adam, affine, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
-from mnist_data import PIXELS, Dataset, load_mnist, with_validation
+from mnist_data import PIXELS, Dataset, load_mnist
 
 # ----------------------------------------------------------------------------
 # Configuration: every flag's default is the default recipe
@@ -91,7 +91,7 @@ def parse_args(argv=None):
 def load_data(args):
     """MNIST (or Fashion-MNIST) scaled to [-1, 1], restricted to the task's classes (labels 0..k-1),
     without the validation images in the training set."""
-    data = with_validation(load_mnist(args.dataset, args.data_dir), args.eval_on)
+    data = load_mnist(args.dataset, args.data_dir, evaluate_on=args.eval_on)
     classes = TASKS[args.task]
     splits = []
     for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):

@@ -39,7 +39,7 @@ import numpy as np
 import runs
 from mlp_numpy import (MLP, Adam, cross_entropy, distillation_loss, dropout_mask, jitter, max_norm, minibatches,
                        shift_or_rotate, softmax)
-from mnist_data import PIXELS, DataError, cache_dir, load_mnist, with_validation, write_atomically
+from mnist_data import PIXELS, DataError, cache_dir, load_mnist, write_atomically
 
 # ----------------------------------------------------------------------------
 # Configuration: every flag's default is the default recipe
@@ -177,7 +177,7 @@ def parse_args(argv=None):
 
 def load_data(args):
     """Images in [0, 1] and labels, without the validation images in the training set."""
-    return with_validation(load_mnist(args.dataset, args.data_dir), args.eval_on)
+    return load_mnist(args.dataset, args.data_dir, evaluate_on=args.eval_on)
 
 
 def transfer_mask(labels, omitted):

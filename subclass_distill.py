@@ -30,7 +30,7 @@ import numpy as np
 import runs
 from mlp_numpy import (MLP, Adam, confusion_matrix, distillation_loss, group_logsumexp, grouped_cross_entropy,
                        logsumexp, minibatches, shift_or_rotate, softmax, standardize, standardize_backward)
-from mnist_data import PIXELS, load_mnist, with_validation
+from mnist_data import PIXELS, load_mnist
 
 # ----------------------------------------------------------------------------
 # Configuration: every flag's default is the default recipe
@@ -137,7 +137,7 @@ def teacher_view(args, digits):
 
 def load_data(args):
     """Images in [0, 1] and their digit labels, without the validation images in the training set."""
-    return with_validation(load_mnist(args.dataset, args.data_dir), args.eval_on)
+    return load_mnist(args.dataset, args.data_dir, evaluate_on=args.eval_on)
 
 
 # ----------------------------------------------------------------------------
@@ -317,9 +317,10 @@ def kmeans(x, k, rng, iterations=30):
 
 
 def nearest(x, centres, x_norms=None):
-    """Index of each row's nearest centre (``x_norms``: the rows' squared norms, if known)."""
+    """Index of each row's nearest centre (``x_norms``: the rows' squared norms, if known).
+    The 2 scales the product, not the images: the same bits (a power of two), without a copy of x."""
     x_norms = (x * x).sum(axis=1, keepdims=True) if x_norms is None else x_norms
-    return (x_norms - 2 * x @ centres.T + (centres * centres).sum(axis=1)).argmin(axis=1)
+    return (x_norms - 2 * (x @ centres.T) + (centres * centres).sum(axis=1)).argmin(axis=1)
 
 
 def baselines(data, split, rng):

@@ -48,16 +48,18 @@ def private_cache(tmp_path, monkeypatch):
     monkeypatch.delenv("HINTON_DATA_DIR", raising=False)
 
 
-def fake_mnist(*args, **kwargs):
-    """A tiny learnable stand-in for load_mnist: noisy copies of one prototype per digit."""
-    from mnist_data import Dataset
+def fake_mnist(*args, evaluate_on=None, **kwargs):
+    """A tiny learnable stand-in for load_mnist: noisy copies of one prototype per digit
+    (with ``evaluate_on``, without the validation images, as load_mnist does)."""
+    from mnist_data import Dataset, with_validation
     rng = np.random.default_rng(0)
     prototypes = rng.random((10, 784), dtype=np.float32)
 
     def split(n):
         y = np.arange(n) % 10
         return np.clip(prototypes[y] + 0.25 * rng.standard_normal((n, 784), dtype=np.float32), 0, 1), y
-    return Dataset(*split(600), *split(200))
+    data = Dataset(*split(600), *split(200))
+    return with_validation(data, evaluate_on) if evaluate_on else data
 
 
 def bad_input_message(script, flags, tmp_path):

@@ -293,3 +293,21 @@ def test_validation_split_is_fixed_stratified_and_disjoint():
     assert np.array_equal(again.x_test, held.x_test)  # the same split every time
     assert np.array_equal(kept.x_train, held.x_train) and np.array_equal(kept.x_test, data.x_test)
     assert not np.isin(-1, held.x_test)  # in validation mode the test set is not there at all
+
+
+@pytest.mark.parametrize("evaluate_on", ["test", "validation"])
+def test_split_on_the_bytes_equals_split_on_the_floats(tiny, tmp_path, monkeypatch, evaluate_on):
+    """load_mnist(evaluate_on=...) splits before converting; the result must be the same arrays."""
+    rng = np.random.default_rng(1)
+    files = dict(tiny)  # 12 training images of each digit, so that 2 of each are held out
+    files["train-images-idx3-ubyte"] = idx_bytes(rng.integers(0, 256, (120, 28, 28)))
+    files["train-labels-idx1-ubyte"] = idx_bytes(np.arange(120) % 10)
+    sha256 = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    monkeypatch.setitem(mnist_data.DATASETS, "tiny", {**mnist_data.DATASETS["tiny"], "sha256": sha256})
+    folder = write_files(tmp_path / "data", files, gz=False)
+    full = mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)
+    split = mnist_data.load_mnist("tiny", data_dir=str(folder), download=False, evaluate_on=evaluate_on)
+    expected = mnist_data.with_validation(full, evaluate_on)
+    assert len(split.y_train) == 100
+    for got, want in zip(split, expected):
+        assert got.dtype == want.dtype and np.array_equal(got, want)

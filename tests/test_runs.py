@@ -224,11 +224,11 @@ class Untouchable:
 ])
 def test_choosing_a_recipe_on_validation_never_reads_the_test_set(module, flags, monkeypatch, tmp_path):
     from conftest import fake_mnist
-    from mnist_data import Dataset
+    from mnist_data import Dataset, with_validation
 
-    def without_test_set(*args, **kwargs):
+    def without_test_set(*args, evaluate_on=None, **kwargs):  # load_mnist splits as with_validation does
         data = fake_mnist()
-        return Dataset(data.x_train, data.y_train, Untouchable(), Untouchable())
+        return with_validation(Dataset(data.x_train, data.y_train, Untouchable(), Untouchable()), evaluate_on)
     monkeypatch.setattr(module, "load_mnist", without_test_set)
     result = module.main(flags + ["--eval-on", "validation", "--seeds", "100", "--quiet",
                                   "--out", str(tmp_path / "r.json")])
