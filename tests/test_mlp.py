@@ -190,6 +190,32 @@ def test_affine_keeps_shape_and_range_is_seeded_and_is_the_identity_at_zero():
     assert np.allclose(shifted[2:, 2:], bar[:-2, :-2]) and np.all(shifted[:2] == -1) and np.all(shifted[:, :2] == -1)
 
 
+def test_affine_matches_a_pixel_by_pixel_bilinear_reference():
+    """Each image with its own draw: output pixel (r, c) samples the source at the rotated and
+    shifted point, weighting its four neighbours, ``fill`` off the image."""
+    rng = np.random.default_rng(2)
+    images = rng.random((4, 784), dtype=np.float32)
+    out = mn.affine(images, 40, 3, np.random.default_rng(5), fill=-1.0)
+    draws = np.random.default_rng(5)
+    angles = np.deg2rad(draws.uniform(-40, 40, 4))
+    shifts_y, shifts_x = draws.uniform(-3, 3, (2, 4))
+
+    def pixel(image, i, j):
+        return image[i, j] if 0 <= i < 28 and 0 <= j < 28 else -1.0
+    for image, result, angle, dy, dx in zip(images.reshape(4, 28, 28), out.reshape(4, 28, 28), angles,
+                                            shifts_y, shifts_x):
+        for r in range(28):
+            for c in range(28):
+                y, x = r - 13.5 - dy, c - 13.5 - dx
+                sy = np.cos(angle) * y + np.sin(angle) * x + 13.5
+                sx = -np.sin(angle) * y + np.cos(angle) * x + 13.5
+                i, j = int(np.floor(sy)), int(np.floor(sx))
+                a, b = sy - i, sx - j
+                want = ((1 - a) * ((1 - b) * pixel(image, i, j) + b * pixel(image, i, j + 1))
+                        + a * ((1 - b) * pixel(image, i + 1, j) + b * pixel(image, i + 1, j + 1)))
+                assert result[r, c] == pytest.approx(want, abs=1e-5)
+
+
 def test_max_norm_caps_every_units_incoming_weights_after_each_step():
     net = mn.MLP([20, 16, 4], seed=1)
     net.W[0][:, :3] *= 10  # three units start far over the cap
