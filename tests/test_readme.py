@@ -97,3 +97,15 @@ def test_every_readme_command_records_the_settings_it_says():
         differ = {key: (value, said[key]) for key, value in result["config"].items()
                   if key in said and value != said[key] and not (args.sweep and key == args.sweep[0])}
         assert not differ, f"{where}: recorded vs README command {differ}"
+
+
+def test_a_results_file_is_named_validation_exactly_when_it_was_evaluated_on_validation():
+    """The README says test_* keys hold the score on config.eval_on's split, and validation_* files are the
+    validation ones: every committed file's groups must agree with its name."""
+    for experiment in EXPERIMENTS.values():
+        for path in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json")):
+            with open(path) as f:
+                result = json.load(f)
+            splits = {result["config"]["eval_on"]} | {group["config"]["eval_on"] for group in result["groups"]}
+            named = "validation" if os.path.basename(path).startswith("validation_") else "test"
+            assert splits == {named}, os.path.relpath(path, ROOT)
