@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -195,7 +196,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
         ["| `keep78_seeds.json`, test", "0", "01234569"], ["| `seeds.json`, test", "0, 1", "3"],
         ["| `sweep_omit.json`, test", "0", "1"], ["| `sweep_omit.json`, test", "0", "3"],
         ["| `sweep_temperature.json`, test", "0", "3"], ["| `sweep_temperature.json`, test", "0", "3"]]
-    assert all(row.endswith("| mass |") for row in rules[2:])
+    assert all(re.search(r"\| mass \| \d of [12] \|$", row) for row in rules[2:])
     visualize.main(["omitted_class", "--results", str(folder)])
     make_gifs.main(["omitted_class", "--results", str(folder)])
     for name in ("training_curves.png", "per_class.png", "bias_sweep.png", "sweep_omit.png",
@@ -268,3 +269,18 @@ def test_progress_lines_name_the_split_they_measure(monkeypatch, tmp_path, capsy
         oc.main(flags + ["--eval-on", split, "--out", str(tmp_path / f"{split}.json")])
         lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line or "offsets" in line]
         assert lines and all(f" {split} " in line and f" {other} " not in line for line in lines), lines
+
+
+def test_correction_table_counts_the_seeds_some_offset_of_the_sweep_puts_within_both_lines():
+    """One seed meets both lines at one offset of its sweep (not at the fitted one), one never does."""
+    fit = {"offsets": [2.0], "metrics_after": {"errors": 120, "omitted_acc": 0.97}}
+
+    def run(seed, errors, omitted_acc):
+        return {"seed": seed, "metrics": {"teacher": {"omitted_acc": 0.99}},
+                "bias": {"rule": "mass", "by_rule": {"mass": fit, "count": fit},
+                         "sweep": {"errors": errors, "omitted_acc": omitted_acc}}}
+    group = {"config": {"eval_on": "validation", "omit": [8]},
+             "runs": [run(100, [100, 105, 115], [0.98, 0.987, 0.99]),   # +: 105 errors, 98.7 %
+                      run(101, [100, 108, 115], [0.98, 0.985, 0.99])]}  # 98.5 % at 108, 115 errors at 99 %
+    row = visualize.omitted_correction_table([("v.json", None, group)]).splitlines()[2]
+    assert row.endswith("| 0 / 0 of 2 | mass | 1 of 2 |")
