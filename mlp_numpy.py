@@ -414,11 +414,13 @@ def affine(images, max_degrees, max_shift, rng, fill=0.0, side=28):
     centre = (side - 1) / 2
     out_y, out_x = (np.indices((side, side)).reshape(2, 1, -1) - centre)
     # Where each output pixel comes from: undo the shift, then the rotation.
+    # src_y = cos y + sin x + centre and src_x = -sin y + cos x + centre, each operation
+    # in the order of those expressions (so the same rounding), into three arrays.
     y, x = out_y - dy, out_x - dx
     src_y, src_x, tmp = cos * y, -sin * y, sin * x
-    src_y += tmp                 # cos y + sin x + centre
+    src_y += tmp
     np.multiply(cos, x, out=tmp)
-    src_x += tmp                 # -sin y + cos x + centre
+    src_x += tmp
     src_y += centre
     src_x += centre
     y0, x0 = np.floor(src_y), np.floor(src_x)
