@@ -404,9 +404,10 @@ def affine(images, max_degrees, max_shift, rng, fill=0.0, side=28):
     [-max_degrees, max_degrees] and shift it by up to max_shift pixels in each direction
     (bilinear interpolation; pixels from outside the image are ``fill``).
 
-    Coordinates in float64, pixels in float32; the temporaries are reused in place and the
-    four neighbours are gathered with flat indices (2x faster than fresh arrays and
-    ``take_along_axis``, the same bits)."""
+    Coordinates in float64, pixels in the images' dtype.  Each image is padded with ``fill``
+    as far as the batch's source points reach, so the four neighbours are gathered with
+    flat indices and no clipping; the coordinate temporaries are reused in place (2-2.5x
+    faster than clipped indices into fresh arrays and ``take_along_axis``, the same bits)."""
     n = len(images)
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))[:, None]
     dy, dx = (rng.uniform(-max_shift, max_shift, (2, n)))[:, :, None]
@@ -425,24 +426,28 @@ def affine(images, max_degrees, max_shift, rng, fill=0.0, side=28):
     src_x += centre
     y0, x0 = np.floor(src_y), np.floor(src_x)
     wy, wx = (src_y - y0).astype(images.dtype), (src_x - x0).astype(images.dtype)
-    width = side + 2  # each image padded by one pixel of fill
-    padded = np.full((n, width, width), fill, images.dtype)
-    padded[:, 1:-1, 1:-1] = images.reshape(n, side, side)
-    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
-    first = (np.arange(n) * width * width)[:, None] + width + 1  # pixel (0, 0) of each padded image
-    # Rows and columns of the four neighbours; anything off the image lands on the fill border.
-    rows = [np.clip(y0 + d, -1, side) * width for d in (0, 1)]
-    cols = [np.clip(x0 + d, -1, side) + first for d in (0, 1)]
+    # The padding reaches the lowest source row and column and one past the highest.
+    top, left = max(0, -int(y0.min())), max(0, -int(x0.min()))
+    height, width = top + max(side, int(y0.max()) + 2), left + max(side, int(x0.max()) + 2)
+    padded = np.full((n, height, width), fill, images.dtype)
+    padded[:, top:top + side, left:left + side] = images.reshape(n, side, side)
     padded = padded.reshape(-1)
+    y0 *= width  # flat index of each upper-left neighbour (exact: small integers in float64)
+    y0 += x0
+    corner = y0.astype(np.int64)
+    corner += (np.arange(n) * height * width)[:, None] + top * width + left
     one_minus_wx = 1 - wx
-    top = one_minus_wx * np.take(padded, rows[0] + cols[0])
-    top += wx * np.take(padded, rows[0] + cols[1])
-    bottom = one_minus_wx * np.take(padded, rows[1] + cols[0])
-    bottom += wx * np.take(padded, rows[1] + cols[1])
-    top *= 1 - wy
-    bottom *= wy
-    top += bottom
-    return top
+    upper = one_minus_wx * np.take(padded, corner)
+    corner += 1
+    upper += wx * np.take(padded, corner)
+    corner += width
+    lower = wx * np.take(padded, corner)
+    corner -= 1
+    lower += one_minus_wx * np.take(padded, corner)
+    upper *= 1 - wy
+    lower *= wy
+    upper += lower
+    return upper
 
 
 def shift_or_rotate(images, max_shift, max_degrees, rng):
