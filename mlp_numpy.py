@@ -406,7 +406,7 @@ def affine(images, max_degrees, max_shift, rng, fill=0.0, side=28):
 
     Coordinates in float64, pixels in the images' dtype.  Each image is padded with ``fill``
     as far as the batch's source points reach, so the four neighbours are gathered with
-    flat indices and no clipping; the coordinate temporaries are reused in place (2-2.5x
+    flat indices and no clipping; the coordinate temporaries are reused in place (about 2x
     faster than clipped indices into fresh arrays and ``take_along_axis``, the same bits)."""
     n = len(images)
     angle = np.deg2rad(rng.uniform(-max_degrees, max_degrees, n))[:, None]
