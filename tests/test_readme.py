@@ -109,3 +109,17 @@ def test_a_results_file_is_named_validation_exactly_when_it_was_evaluated_on_val
             splits = {result["config"]["eval_on"]} | {group["config"]["eval_on"] for group in result["groups"]}
             named = "validation" if os.path.basename(path).startswith("validation_") else "test"
             assert splits == {named}, os.path.relpath(path, ROOT)
+
+
+def test_the_files_the_readme_says_ran_on_two_threads_are_the_only_ones():
+    """The README tells a user which BLAS thread count reproduces a committed run bit for bit."""
+    two = set()
+    for experiment in EXPERIMENTS.values():
+        for path in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json")):
+            with open(path) as f:
+                threads = {run["blas_threads"] for group in json.load(f)["groups"] for run in group["runs"]}
+            assert threads in ({1}, {2}), path
+            if threads == {2}:
+                two.add(os.path.basename(path))
+    assert two == {"public_seed0.json", "validation_paper_seed100.json"}
+    assert all(f"`{name}`" in readme_text() for name in two)
