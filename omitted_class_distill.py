@@ -446,8 +446,8 @@ def predicted_share(logits, classes, offsets):
 
 
 def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
-    """Test accuracy (overall, omitted), probe mean mass and probe predicted share vs one common offset
-    on the omitted logits."""
+    """Accuracy on the evaluated split (overall, omitted), probe mean mass and probe predicted share vs
+    one common offset on the omitted logits ("test_tuned_offset": the best one on that split)."""
     curve = {"offset": [], "acc": [], "errors": [], "omitted_acc": [], "probe_mean_p": [], "probe_share": []}
     for offset in grid:
         common = np.full(len(omitted), offset)
@@ -553,7 +553,8 @@ def run(args, seed, data, log=print):
             log(f"bias offsets {np.round(fit['offsets'], 2).tolist()}, {rule} rule"
                 f"{' (reported)' if rule == args.correction else ''}: {args.eval_on} {fit['metrics_after']['errors']} "
                 f"errors, omitted {100 * fit['metrics_after']['omitted_acc']:.1f} % correct")
-        log(f"test-tuned offset (the paper's choice, for comparison): {bias['sweep']['test_tuned_offset']}")
+        log(f"best offset on the {args.eval_on} split (the paper's choice, for comparison): "
+            f"{bias['sweep']['test_tuned_offset']}")
     if args.baseline:
         start = time.perf_counter()
         baseline = MLP(sizes, seed=seeds.student_init)

@@ -474,11 +474,10 @@ def compression_rows(folder):
             yield from ((group, who) for who in who_list)
 
 
-def omitted_groups(folder, prefix=""):
-    """(file name, results, group) for every group of every omitted-class results file in ``folder``
-    whose name starts with ``prefix``."""
+def omitted_groups(folder):
+    """(file name, results, group) for every group of every omitted-class results file in ``folder``."""
     for name in sorted(os.listdir(folder)):
-        if name.startswith(prefix) and name.endswith(".json"):
+        if name.endswith(".json"):
             result = load(folder, name, "omitted_class")
             yield from ((name, result, group) for group in result["groups"])
 

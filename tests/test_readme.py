@@ -1,6 +1,7 @@
 """Every generated README block equals what visualize.py makes from the committed JSON, and every committed
 results file is made by a command the README shows."""
 
+import functools
 import glob
 import json
 import os
@@ -99,27 +100,33 @@ def test_every_readme_command_records_the_settings_it_says():
         assert not differ, f"{where}: recorded vs README command {differ}"
 
 
-def test_a_results_file_is_named_validation_exactly_when_it_was_evaluated_on_validation():
-    """The README says test_* keys hold the score on config.eval_on's split, and validation_* files are the
-    validation ones: every committed file's groups must agree with its name."""
+@functools.lru_cache(maxsize=None)
+def committed_results():
+    """{file name: (path, results)} of every committed experiment results file, read once for the tests below."""
+    found = {}
     for experiment in EXPERIMENTS.values():
         for path in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json")):
             with open(path) as f:
-                result = json.load(f)
-            splits = {result["config"]["eval_on"]} | {group["config"]["eval_on"] for group in result["groups"]}
-            named = "validation" if os.path.basename(path).startswith("validation_") else "test"
-            assert splits == {named}, os.path.relpath(path, ROOT)
+                found[os.path.relpath(path, ROOT)] = json.load(f)
+    return found
+
+
+def test_a_results_file_is_named_validation_exactly_when_it_was_evaluated_on_validation():
+    """The README says test_* keys hold the score on config.eval_on's split, and validation_* files are the
+    validation ones: every committed file's groups must agree with its name."""
+    for where, result in committed_results().items():
+        splits = {result["config"]["eval_on"]} | {group["config"]["eval_on"] for group in result["groups"]}
+        named = "validation" if os.path.basename(where).startswith("validation_") else "test"
+        assert splits == {named}, where
 
 
 def test_the_files_the_readme_says_ran_on_two_threads_are_the_only_ones():
     """The README tells a user which BLAS thread count reproduces a committed run bit for bit."""
     two = set()
-    for experiment in EXPERIMENTS.values():
-        for path in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json")):
-            with open(path) as f:
-                threads = {run["blas_threads"] for group in json.load(f)["groups"] for run in group["runs"]}
-            assert threads in ({1}, {2}), path
-            if threads == {2}:
-                two.add(os.path.basename(path))
+    for where, result in committed_results().items():
+        threads = {run["blas_threads"] for group in result["groups"] for run in group["runs"]}
+        assert threads in ({1}, {2}), where
+        if threads == {2}:
+            two.add(os.path.basename(where))
     assert two == {"public_seed0.json", "validation_paper_seed100.json"}
     assert all(f"`{name}`" in readme_text() for name in two)
