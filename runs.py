@@ -5,13 +5,14 @@ seeds x sweep driver, and the results file.
     mlp_numpy.py    the model and losses  /
     runs.py         this file: CLI, driver, results JSON, environment record
     *_distill.py    one experiment each: config, data, model, losses, training,
-                    evaluation, run(args, seed, data, log), summarize
+                    evaluation, run(args, seed, data, log), baseline (a part of
+                    a seed that needs nothing from run), summarize
     visualize.py, make_gifs.py   figures and README tables from the JSON alone
 
 An experiment hands ``main`` an ``Experiment`` (its parser and five functions);
 ``main`` parses the flags, checks the output path *before* any training, runs
-every (sweep value, seed) pair, summarises each sweep value's runs and writes
-one results file.  Its JSON schema is the contract with the plotting scripts:
+every (sweep value, seed) pair (and its baseline, merged into its record),
+summarises each sweep value's runs and writes one results file.  Its JSON schema is the contract with the plotting scripts:
 
     {"experiment": name,
      "recipe_selection": {"protocol": PROTOCOL, "choices": text},  # how the default recipe was chosen
@@ -286,6 +287,10 @@ class Experiment(NamedTuple):
     out_name: Callable                     # args -> default results file name
     group_extras: Optional[Callable] = None   # (args, runs, data) -> more keys for each group
     result_extras: Optional[Callable] = None  # (args, data) of the first group -> more keys for the file
+    # A part of each run that needs nothing from ``run`` (a baseline): (args, seed, data, log) -> keys
+    # for the run's record; --jobs makes it a task of its own, so that it fills a worker left idle.
+    baseline: Optional[Callable] = None
+    wants_baseline: Callable = lambda args: True  # args -> whether these settings ask for the baseline
 
 
 def main(experiment, argv=None):
@@ -306,7 +311,10 @@ def main(experiment, argv=None):
                 log(f"== {args.sweep[0]} = {value}")
             for seed in seeds:
                 log(f"-- seed {seed}")
-                records.append(run_task(experiment, variant, seed, data, threads, log))
+                record = run_task(experiment, "run", variant, seed, data, threads, log)
+                if has_baseline(experiment, variant):
+                    with_baseline(record, run_task(experiment, "baseline", variant, seed, data, threads, log))
+                records.append(record)
     else:
         records = parallel_runs(experiment, args, variants, seeds, threads)
     groups, extras = [], {}
@@ -335,26 +343,39 @@ def main(experiment, argv=None):
     return result
 
 
-def run_task(experiment, variant, seed, data, threads, log):
-    """One run, here or in a worker, with the BLAS pinned to ``threads`` (None: as the environment says)."""
+def run_task(experiment, part, variant, seed, data, threads, log):
+    """One run (``part`` "run") or its baseline ("baseline"), here or in a worker, with the BLAS
+    pinned to ``threads`` (None: as the environment says)."""
     with blas_limit(threads):
         # Overflow on the way to divergence is reported once, by check_finite, not by numpy per op.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            record = experiment.run(variant, seed, data, log)
+            record = getattr(experiment, part)(variant, seed, data, log)
         record["blas_threads"] = blas_info().get("num_threads")
     return record
 
 
-def worker_task(module, variant, seed, threads, tag, quiet):
-    """A run in a worker process: the experiment is imported by name and loads its own data
-    (cheaper than shipping arrays); progress lines carry the run's tag."""
+def has_baseline(experiment, args):
+    return experiment.baseline is not None and experiment.wants_baseline(args)
+
+
+def with_baseline(record, baseline):
+    """``record`` with its baseline's keys added (a dict such as "timings" or "metrics": merged)."""
+    for key, value in baseline.items():
+        record[key] = {**record[key], **value} if isinstance(value, dict) and key in record else value
+    return record
+
+
+def worker_task(module, part, variant, seed, threads, tag, quiet):
+    """A run or a baseline in a worker process: the experiment is imported by name and loads its
+    own data (cheaper than shipping arrays); progress lines carry the task's tag."""
     experiment = importlib.import_module(module).EXPERIMENT
     log = (lambda message: None) if quiet else (lambda message: print(f"[{tag}] {message}", flush=True))
-    return run_task(experiment, variant, seed, experiment.load_data(variant), threads, log)
+    return run_task(experiment, part, variant, seed, experiment.load_data(variant), threads, log)
 
 
 def parallel_runs(experiment, args, variants, seeds, threads):
-    """Every (sweep value, seed) run through joblib, in --jobs workers; results in task order."""
+    """Every (sweep value, seed) run through joblib, in --jobs workers; results in task order.  The
+    baselines queue after all the runs, so that they fill the last round's idle workers."""
     import joblib
     if args.backend == "dask":
         from dask.distributed import Client
@@ -365,10 +386,13 @@ def parallel_runs(experiment, args, variants, seeds, threads):
     module = experiment.run.__module__
     if module == "__main__":  # run as a script: workers import it by its file name
         module = os.path.splitext(os.path.basename(sys.modules["__main__"].__file__))[0]
-    tasks = [joblib.delayed(worker_task)(module, variant, seed, threads,
-                                         f"{args.sweep[0]}={value} seed {seed}" if args.sweep else f"seed {seed}",
-                                         args.quiet)
-             for value, variant in variants for seed in seeds]
+    pairs = [(value, variant, seed) for value, variant in variants for seed in seeds]
+    tags = [f"{args.sweep[0]}={value} seed {seed}" if args.sweep else f"seed {seed}" for value, _, seed in pairs]
+    tasks = [joblib.delayed(worker_task)(module, "run", variant, seed, threads, tag, args.quiet)
+             for (_, variant, seed), tag in zip(pairs, tags)]
+    baselines = [i for i, (_, variant, _) in enumerate(pairs) if has_baseline(experiment, variant)]
+    tasks += [joblib.delayed(worker_task)(module, "baseline", pairs[i][1], pairs[i][2], threads,
+                                          f"{tags[i]} baseline", args.quiet) for i in baselines]
     # A SIGTERM (a scheduler's kill) becomes an exception, so that joblib stops the workers too.
     previous = signal.signal(signal.SIGTERM, stop_on_sigterm)
     try:
@@ -379,7 +403,9 @@ def parallel_runs(experiment, args, variants, seeds, threads):
     if args.backend == "loky":  # stop the idle workers now rather than at exit
         from joblib.externals.loky import get_reusable_executor
         get_reusable_executor().shutdown(wait=True)
-    return records
+    for i, baseline in zip(baselines, records[len(pairs):]):
+        with_baseline(records[i], baseline)
+    return records[:len(pairs)]
 
 
 def stop_on_sigterm(signum, frame):

@@ -154,7 +154,7 @@ PARALLEL_TINY = {
     "ghost_logit_distill.py": ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16",
                                "--n-noise", "1000"],
     "omitted_class_distill.py": ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--teacher-hidden", "16",
-                                 "--student-hidden", "16", "--probe-size", "1000", "--no-cache"],
+                                 "--student-hidden", "16", "--probe-size", "1000", "--no-cache", "--baseline"],
 }
 
 

@@ -177,8 +177,8 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert saved["recipe_selection"] == {"protocol": runs.PROTOCOL, "choices": sd.RECIPE_SELECTION}
     again = sd.main(common + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
     assert again["groups"][0]["runs"][0]["metrics"] == result["groups"][0]["runs"][0]["metrics"]
-    # The baselines are computed once per (split, seed) and shared by the swept runs; they must
-    # equal a fresh computation, and a --sweep over the split itself must work.
+    # The baselines depend on the split and the seed alone: the same in every swept run and in a
+    # fresh one, and a --sweep over the split itself changes them.
     splits = sd.main(common + ["--seeds", "0", "--sweep", "split=01234/56789,01389/24567",
                                "--out", str(tmp_path / "splits.json")])
     kmeans = [g["runs"][0]["baselines"]["kmeans"] for g in splits["groups"]]
