@@ -573,7 +573,8 @@ def run_baseline(args, seed, data, log=print):
     seeds, omitted = run_seeds(seed), omitted_digits(args)
     start = time.perf_counter()
     keep = transfer_mask(data.y_train, omitted)
-    history = train_student(MLP(student_sizes(args), seed=seeds.student_init), (data.x_train[keep], data.y_train[keep]),
+    net = MLP(student_sizes(args), seed=seeds.student_init)
+    history = train_student(net, (data.x_train[keep], data.y_train[keep]),
                             lambda xb, logits, labels: cross_entropy(logits, labels), data, omitted, args,
                             np.random.default_rng(seeds.student_data), log, "baseline")
     return {"metrics": {"baseline": history[-1]}, "history": {"baseline": history},

@@ -12,7 +12,8 @@ seeds x sweep driver, and the results file.
 An experiment hands ``main`` an ``Experiment`` (its parser and five functions);
 ``main`` parses the flags, checks the output path *before* any training, runs
 every (sweep value, seed) pair (and its baseline, merged into its record),
-summarises each sweep value's runs and writes one results file.  Its JSON schema is the contract with the plotting scripts:
+summarises each sweep value's runs and writes one results file.  Its JSON
+schema is the contract with the plotting scripts:
 
     {"experiment": name,
      "recipe_selection": {"protocol": PROTOCOL, "choices": text},  # how the default recipe was chosen
