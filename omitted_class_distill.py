@@ -12,7 +12,9 @@ correctly; what it gets wrong is mostly a bias too low, which one scalar
 added to the 3's output bias corrects.  The offset is chosen without the test
 set: the student's mean probability of a 3 over a probe of training images
 is matched to the frequency of 3s (--correction mass), or the student is made
-to call as many probe images 3s as there are 3s among them (--correction count).
+to call as many probe images 3s as there are 3s among them (--correction count),
+or a set fraction more (--correction margin: a digit the student never saw
+needs the benefit of the doubt on ambiguous images to recognise nearly all of it).
 
     python omitted_class_distill.py                       # omit 3, seed 0 (the default recipe)
     python omitted_class_distill.py --preset public       # the public numpy script's recipe (speed target)
@@ -122,10 +124,14 @@ PARSER.add_argument("--lr-schedule", choices=["constant", "cosine"], default="co
 PARSER.add_argument("--probe-size", type=int, default=60000, above=0,
                     help="training images (drawn at random; all if >= the training set) on which the "
                          "omitted classes' offsets are fitted")
-PARSER.add_argument("--correction", choices=["mass", "count"], default="mass",
-                    help="which fitted offsets are reported (both are recorded): 'mass', the student's mean "
+PARSER.add_argument("--correction", choices=["mass", "count", "margin"], default="mass",
+                    help="which fitted offsets are reported (all three are recorded): 'mass', the student's mean "
                          "probability of each omitted class over the probe equals its frequency there; 'count', "
-                         "the student predicts it for as many probe images as are of that class")
+                         "the student predicts it for as many probe images as are of that class; 'margin', for "
+                         "--margin more")
+PARSER.add_argument("--margin", type=float, default=0.01, at_least=0, at_most=1,
+                    help="the margin rule's excess: it has the student predict each omitted class for (1 + margin) "
+                         "times as many probe images as are of that class")
 PARSER.add_argument("--cache-dir", metavar="DIR", config=False,
                     help="where trained teachers are kept (default: the data cache's teachers/ folder)")
 PARSER.add_argument("--no-cache", action="store_true", config=False,
@@ -462,9 +468,10 @@ def bias_sweep(test_logits, test_labels, probe_logits, omitted, grid):
     return curve
 
 
-def correct_bias(student, data, omitted, probe_rows, rule):
-    """The offsets fitted on the probe by each rule, the student's test metrics after adding them,
-    the bias sweep curve; ``rule``'s offsets are the reported ones."""
+def correct_bias(student, data, omitted, probe_rows, rule, margin):
+    """The offsets fitted on the probe by each rule (``margin``: the margin rule's excess), the
+    student's test metrics after adding them, the bias sweep curve; ``rule``'s offsets are the
+    reported ones."""
     probe_logits = student.predict_logits(data.x_train[probe_rows]).astype(np.float64)
     # The frequency in the probe itself: a random 10k probe's share of 3s can
     # be 0.3 points off the training set's, which moves the offset by ~1.
@@ -473,7 +480,9 @@ def correct_bias(student, data, omitted, probe_rows, rule):
     test_logits = student.predict_logits(data.x_test).astype(np.float64)
     by_rule = {}
     for name, offsets in (("mass", fit_offsets(probe_logits, omitted, targets)),
-                          ("count", fit_counts(probe_logits, omitted, counts))):
+                          ("count", fit_counts(probe_logits, omitted, counts)),
+                          ("margin", fit_counts(probe_logits, omitted,
+                                                np.minimum(np.round(counts * (1 + margin)), len(probe_rows))))):
         corrected = with_offsets(test_logits, omitted, offsets)
         by_rule[name] = {"offsets": offsets.tolist(), "metrics_after": scores(corrected, data.y_test, omitted),
                          "probe_mean_p_after": mean_probs(probe_logits, omitted, offsets).tolist(),
@@ -552,7 +561,7 @@ def run(args, seed, data, log=print):
         n_train = len(data.x_train)
         probe = (np.arange(n_train) if args.probe_size >= n_train else
                  np.random.default_rng(seeds.probe).choice(n_train, args.probe_size, replace=False))
-        bias = correct_bias(student, data, omitted, probe, args.correction)
+        bias = correct_bias(student, data, omitted, probe, args.correction, args.margin)
         record["samples"]["corrected_predictions"] = bias.pop("corrected_predictions")[samples].tolist()
         record["metrics"]["student_corrected"] = bias.pop("metrics_after")
         record["bias"] = bias

@@ -432,23 +432,31 @@ def omitted_main_table():
 ERRORS_LINE, OMITTED_LINE = 109, 0.986  # the issue's lines for every seed with a digit omitted, after the correction
 
 
+CORRECTION_RULES = ("mass", "count", "margin")
+
+
 def omitted_correction_table(groups):
-    """The two ways of fitting the offset on training images, side by side, for every group of results
-    whose runs record both (``groups``: omitted_groups): errors and omitted digits correct after each,
-    and how many seeds are within both lines (at most 109 errors, at least 98.6 % of the omitted digit);
-    last, how many seeds some offset of the bias sweep would put within both, an offset tuned on the
-    evaluated split itself (a diagnostic, not a rule: do the students know the digit?)."""
-    rows = ["| file, split | seeds | omitted | teacher: omitted correct | mass rule: offset, errors after, "
-            "omitted correct after | count rule: offset, errors after, omitted correct after | "
-            f"seeds with ≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} % (mass / count) | reported | "
-            "seeds within both at some offset of the sweep (tuned on this split) |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    """The ways of fitting the offset on training images, side by side, for every group of results
+    whose runs record them (``groups``: omitted_groups; files made before the margin rule have "–"
+    for it): errors and omitted digits correct after each, and how many seeds are within both lines
+    (at most 109 errors, at least 98.6 % of the omitted digit); last, how many seeds some offset of
+    the bias sweep would put within both, an offset tuned on the evaluated split itself (a
+    diagnostic, not a rule: do the students know the digit?)."""
+    rows = ["| file, split | seeds | omitted | teacher: omitted correct | "
+            + " | ".join(f"{rule} rule: offset, errors after, omitted correct after" for rule in CORRECTION_RULES)
+            + f" | seeds with ≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} % ({' / '.join(CORRECTION_RULES)})"
+            " | reported | seeds within both at some offset of the sweep (tuned on this split) |",
+            "|---" * (7 + len(CORRECTION_RULES)) + "|"]
     for name, _, group in groups:
         runs = group["runs"]
         if not runs or "by_rule" not in runs[0].get("bias", {}):
             continue
         cells, within = [], []
-        for rule in ("mass", "count"):
+        for rule in CORRECTION_RULES:
+            if rule not in runs[0]["bias"]["by_rule"]:
+                cells.append("–")
+                within.append("–")
+                continue
             fits = [r["bias"]["by_rule"][rule] for r in runs]
             after = [f["metrics_after"] for f in fits]
             offset = np.mean([np.mean(f["offsets"]) for f in fits])
@@ -460,8 +468,8 @@ def omitted_correction_table(groups):
                             for e, a in zip(r["bias"]["sweep"]["errors"], r["bias"]["sweep"]["omitted_acc"]))
                         for r in runs)
         rows.append(f"| `{name}`, {group['config']['eval_on']} | {', '.join(str(r['seed']) for r in runs)} | "
-                    f"{''.join(map(str, group['config']['omit']))} | {mean_std(teacher)} % | {cells[0]} | "
-                    f"{cells[1]} | {within[0]} / {within[1]} of {len(runs)} | {runs[0]['bias']['rule']} | "
+                    f"{''.join(map(str, group['config']['omit']))} | {mean_std(teacher)} % | {' | '.join(cells)} | "
+                    f"{' / '.join(map(str, within))} of {len(runs)} | {runs[0]['bias']['rule']} | "
                     f"{reachable} of {len(runs)} |")
     return "\n".join(rows)
 
@@ -617,7 +625,8 @@ def omitted_figures(folder):
     fitted = {rule: fit["offsets"] for rule, fit in bias.get("by_rule", {"mass": bias}).items()}
     for ax in axes:
         for rule, color, what in (("mass", "tab:green", "mean p = frequency"),
-                                  ("count", "tab:cyan", "share = frequency")):
+                                  ("count", "tab:cyan", "share = frequency"),
+                                  ("margin", "tab:blue", "share = (1 + margin) frequency")):
             if rule in fitted:
                 chosen = " (reported)" if bias.get("rule", "mass") == rule and len(fitted) > 1 else ""
                 ax.axvline(np.mean(fitted[rule]), color=color, ls="--", label=f"{rule} rule: {what}{chosen}")

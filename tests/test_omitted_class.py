@@ -15,7 +15,7 @@ import omitted_class_distill as oc
 import runs
 import visualize
 from conftest import ROOT, bad_input_message, fake_mnist, real_data_dir
-from mnist_data import DataError
+from mnist_data import DataError, Dataset
 
 RNG = np.random.default_rng(9)
 
@@ -60,6 +60,21 @@ def test_count_rule_gives_each_class_exactly_its_number_of_predictions():
     assert oc.predicted_share(logits, [5], none)[0] == 0
     every = oc.fit_counts(logits, [5], [len(labels)])
     assert oc.predicted_share(logits, [5], every)[0] == 1
+
+
+def test_margin_rule_calls_the_omitted_class_for_a_set_fraction_more_probe_images():
+    labels = RNG.integers(0, 10, 3000)
+    logits = (np.eye(10)[labels] * 4 + RNG.standard_normal((3000, 10)) * 1.5).astype(np.float32)
+    logits[:, 3] -= 3.0  # a student that under-calls 3s
+    student = mn.MLP([10, 10])  # any network: its predictions are replaced by the logits themselves
+    student.predict_logits = lambda x: x
+    bias = oc.correct_bias(student, Dataset(logits, labels, logits[:500], labels[:500]), [3], np.arange(3000),
+                           "margin", 0.1)
+    called = {rule: round(fit["probe_share_after"][0] * 3000) for rule, fit in bias["by_rule"].items()}
+    threes = int((labels == 3).sum())
+    assert called["count"] == threes and called["margin"] == round(1.1 * threes)
+    assert bias["rule"] == "margin" and bias["offsets"] == bias["by_rule"]["margin"]["offsets"]
+    assert bias["by_rule"]["margin"]["offsets"][0] > bias["by_rule"]["count"]["offsets"][0]
 
 
 def test_bias_sweep_records_the_test_tuned_offset():
@@ -283,4 +298,4 @@ def test_correction_table_counts_the_seeds_some_offset_of_the_sweep_puts_within_
              "runs": [run(100, [100, 105, 115], [0.98, 0.987, 0.99]),   # +: 105 errors, 98.7 %
                       run(101, [100, 108, 115], [0.98, 0.985, 0.99])]}  # 98.5 % at 108, 115 errors at 99 %
     row = visualize.omitted_correction_table([("v.json", None, group)]).splitlines()[2]
-    assert row.endswith("| 0 / 0 of 2 | mass | 1 of 2 |")
+    assert row.endswith("| – | 0 / 0 / – of 2 | mass | 1 of 2 |")  # no margin rule in this (older) file
