@@ -191,8 +191,9 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert [h["epoch"] for h in run["history"]["student"]] == [1, 2, 3]
     assert run["transfer_size"] == 450  # 600 fake training images less a sixth held out; 50 of them 3s
     assert run["metrics"]["student"]["per_class_acc"][3] == run["history"]["student"][-1]["omitted_acc"]
-    assert run["bias"]["probe_mean_p_after"] == pytest.approx(run["bias"]["target_freq"], abs=1e-5)
-    assert run["bias"]["rule"] == "mass" and run["bias"]["by_rule"]["mass"]["offsets"] == run["bias"]["offsets"]
+    mass = run["bias"]["by_rule"]["mass"]
+    assert mass["probe_mean_p_after"] == pytest.approx(run["bias"]["target_freq"], abs=1e-5)
+    assert run["bias"]["rule"] == "margin" and run["bias"]["by_rule"]["margin"]["offsets"] == run["bias"]["offsets"]
     assert len(run["bias"]["by_rule"]["count"]["offsets"]) == 1  # (this tiny student gives every image one logit)
     assert len(run["bias"]["sweep"]["probe_share"]) == len(run["bias"]["sweep"]["offset"])
     assert saved["config"]["omit"] == [3] and saved["environment"]["numpy"] == np.__version__
@@ -211,7 +212,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
         ["| `keep78_seeds.json`, test", "0", "01234569"], ["| `seeds.json`, test", "0, 1", "3"],
         ["| `sweep_omit.json`, test", "0", "1"], ["| `sweep_omit.json`, test", "0", "3"],
         ["| `sweep_temperature.json`, test", "0", "3"], ["| `sweep_temperature.json`, test", "0", "3"]]
-    assert all(re.search(r"\| mass \| \d of [12] \|$", row) for row in rules[2:])
+    assert all(re.search(r"\| margin \| \d of [12] \|$", row) for row in rules[2:])
     visualize.main(["omitted_class", "--results", str(folder)])
     make_gifs.main(["omitted_class", "--results", str(folder)])
     for name in ("training_curves.png", "per_class.png", "bias_sweep.png", "sweep_omit.png",
