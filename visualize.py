@@ -432,7 +432,10 @@ def omitted_main_table():
 ERRORS_LINE, OMITTED_LINE = 109, 0.986  # the lines for every seed with a digit omitted, after the correction
 
 
-CORRECTION_RULES = ("mass", "count", "margin")
+CORRECTION_RULES = {  # each way of fitting the omitted-class offset: (colour, what it matches), for tables and figures
+    "mass": ("tab:green", "mean p = frequency"),
+    "count": ("tab:cyan", "share = frequency"),
+    "margin": ("tab:blue", "share = (1 + margin) frequency")}
 
 
 def omitted_correction_table(groups):
@@ -624,9 +627,7 @@ def omitted_figures(folder):
     # Older files hold only the mass rule's offsets.
     fitted = {rule: fit["offsets"] for rule, fit in bias.get("by_rule", {"mass": bias}).items()}
     for ax in axes:
-        for rule, color, what in (("mass", "tab:green", "mean p = frequency"),
-                                  ("count", "tab:cyan", "share = frequency"),
-                                  ("margin", "tab:blue", "share = (1 + margin) frequency")):
+        for rule, (color, what) in CORRECTION_RULES.items():
             if rule in fitted:
                 chosen = " (reported)" if bias.get("rule", "mass") == rule and len(fitted) > 1 else ""
                 ax.axvline(np.mean(fitted[rule]), color=color, ls="--", label=f"{rule} rule: {what}{chosen}")
