@@ -31,6 +31,7 @@ Timing is not a test: numbers depend on the machine, and the BLAS kernel that
 OpenBLAS picks (OPENBLAS_CORETYPE) is reported, never overridden.
 """
 
+import functools
 import os
 import subprocess
 import sys
@@ -109,11 +110,18 @@ def matmul_flops_per_epoch(spec):
     return per_example * spec["n"]
 
 
-def gemm_peak_gflops(size=2048, repeats=7):
+def gemm_peak_gflops(size=2048, repeats=7, library="numpy"):
+    """The best float32 size^3 matmul of numpy (its BLAS) or of PyTorch (its own BLAS), in GFLOPS."""
     a = np.random.default_rng(0).random((size, size), dtype=np.float32)
     b, c = a.copy(), np.empty_like(a)
-    np.matmul(a, b, out=c)
-    best = min(_timed(lambda: np.matmul(a, b, out=c)) for _ in range(repeats))
+    if library == "torch":
+        import torch
+        a, b, c = (torch.from_numpy(array) for array in (a, b, c))
+        matmul = functools.partial(torch.mm, a, b, out=c)
+    else:
+        matmul = functools.partial(np.matmul, a, b, out=c)
+    matmul()
+    best = min(_timed(matmul) for _ in range(repeats))
     return 2 * size ** 3 / best / 1e9
 
 
@@ -182,7 +190,8 @@ def naive_epoch_runner(spec, x, targets):
 
 
 def torch_epoch_runner(spec, x, targets):
-    """The same epoch in PyTorch with its defaults (nn.Sequential, torch.optim.Adam)."""
+    """The same epoch in PyTorch with its defaults (nn.Sequential, torch.optim.Adam); returns
+    (run(order) -> seconds in opt.step), as the numpy runner does."""
     import torch
     torch.manual_seed(0)
     layers = []
@@ -195,6 +204,7 @@ def torch_epoch_runner(spec, x, targets):
 
     def run(order):
         order_t = torch.from_numpy(order)
+        adam_seconds = 0.0
         for start in range(0, len(order), batch):
             idx = order_t[start:start + batch]
             logits = net(x_t.index_select(0, idx))
@@ -206,8 +216,10 @@ def torch_epoch_runner(spec, x, targets):
                 loss = torch.nn.functional.cross_entropy(logits, tb)
             opt.zero_grad()
             loss.backward()
+            adam_start = time.perf_counter()
             opt.step()
-        return 0.0
+            adam_seconds += time.perf_counter() - adam_start
+        return adam_seconds
     return run
 
 
@@ -232,12 +244,13 @@ def run_benchmark(names, repeats, with_naive, with_torch):
     print(f"CPU: {env['cpu']} ({env['n_cpus']} cores); numpy {env['numpy']}, {env['blas']}, "
           f"kernel {env['blas_core']} (OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']})")
     print(f"float32 GEMM peak (2048^3 matmul): {peak:.0f} GFLOPS")
-    torch_version = None
+    torch_version, torch_peak = None, None
     if with_torch:
         try:
             import torch
-            torch_version = torch.__version__
-            print(f"PyTorch {torch_version}, {torch.get_num_threads()} threads")
+            torch_version, torch_peak = torch.__version__, gemm_peak_gflops(library="torch")
+            print(f"PyTorch {torch_version}, {torch.get_num_threads()} threads, "
+                  f"float32 GEMM peak {torch_peak:.0f} GFLOPS")
         except ImportError:
             print("PyTorch not importable: numpy only")
     results = []
@@ -258,12 +271,12 @@ def run_benchmark(names, repeats, with_naive, with_torch):
         if with_naive:
             row["naive_s"] = float(np.median(seconds["naive"]))
         if torch_version:
-            row["torch_s"] = float(np.median(seconds["torch"]))
+            row["torch_s"], row["torch_adam_s"] = float(np.median(seconds["torch"])), float(np.median(adam["torch"]))
             # epoch by epoch: each numpy epoch against the PyTorch epoch right after it
             row["numpy_over_torch"] = float(np.median(np.divide(seconds["numpy"], seconds["torch"])))
         results.append(row)
         print(format_row(row), flush=True)
-    return {"environment": env, "torch": torch_version, "gemm_peak_gflops": peak,
+    return {"environment": env, "torch": torch_version, "gemm_peak_gflops": peak, "torch_gemm_peak_gflops": torch_peak,
             "repeats": repeats, "workloads": results}
 
 
@@ -274,7 +287,8 @@ def format_row(row):
     if "naive_s" in row:
         text += f"; naive numpy {row['naive_s']:.2f} s"
     if "torch_s" in row:
-        text += f"; PyTorch {row['torch_s']:.2f} s; numpy/PyTorch {row['numpy_over_torch']:.2f}"
+        text += (f"; PyTorch {row['torch_s']:.2f} s (Adam {row['torch_adam_s']:.2f} s); "
+                 f"numpy/PyTorch {row['numpy_over_torch']:.2f}")
     return text
 
 
@@ -284,18 +298,22 @@ def markdown_table(results):
     lines = [f"Machine: {env['cpu']}, {env['n_cpus']} cores; Python {env['python']}, numpy {env['numpy']}, "
              f"{env['blas']} (kernel {env['blas_core']}); "
              f"PyTorch {results['torch'] or 'not installed'}; "
-             f"float32 GEMM peak {results['gemm_peak_gflops']:.0f} GFLOPS; "
+             f"float32 GEMM peak {results['gemm_peak_gflops']:.0f} GFLOPS"
+             + (f" (PyTorch's: {results['torch_gemm_peak_gflops']:.0f})" if results.get("torch_gemm_peak_gflops")
+                else "") + "; "
              f"median of {results['repeats']} epochs after a warm-up.",
              "",
              "| workload | layers | batch | numpy s/epoch | of which Adam | % of GEMM peak | naive numpy s/epoch "
-             "| PyTorch s/epoch | numpy / PyTorch |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| PyTorch s/epoch | of which Adam | numpy / PyTorch | the same, Adam left out |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in results["workloads"]:
         cells = [row["workload"], "-".join(map(str, row["sizes"])), str(row["batch"]),
                  f"{row['numpy_s']:.2f}", f"{row['numpy_adam_s']:.2f}", f"{100 * row['fraction_of_peak']:.0f} %",
                  f"{row['naive_s']:.2f}" if "naive_s" in row else "-",
                  f"{row['torch_s']:.2f}" if "torch_s" in row else "-",
-                 f"{row['numpy_over_torch']:.2f}" if "numpy_over_torch" in row else "-"]
+                 f"{row['torch_adam_s']:.2f}" if "torch_adam_s" in row else "-",
+                 f"{row['numpy_over_torch']:.2f}" if "numpy_over_torch" in row else "-",
+                 f"{without_adam(row):.2f}" if "torch_adam_s" in row else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     if results.get("pipelines"):
         lines += ["", "| experiment (default recipe, fewer epochs) | one seed, s | five seeds with --jobs 2, s | "
@@ -303,6 +321,12 @@ def markdown_table(results):
         lines += [f"| {row['experiment']} `{' '.join(row['flags'])}` | {row['one_seed_s']:.1f} | "
                   f"{row['five_seeds_jobs2_s']:.1f} | {row['five_seeds_speedup']:.2f}x |" for row in results["pipelines"]]
     return "\n".join(lines)
+
+
+def without_adam(row):
+    """numpy / PyTorch on the epoch's time outside the optimiser (medians): how the two compare on
+    the forward and backward passes alone."""
+    return (row["numpy_s"] - row["numpy_adam_s"]) / (row["torch_s"] - row["torch_adam_s"])
 
 
 def main(argv=None):
