@@ -130,3 +130,15 @@ def test_the_files_the_readme_says_ran_on_two_threads_are_the_only_ones():
             two.add(os.path.basename(where))
     assert two == {"public_seed0.json", "validation_paper_seed100.json"}
     assert all(f"`{name}`" in readme_text() for name in two)
+
+
+def test_the_odds_of_the_cross_init_cap_come_from_the_every_seed_file():
+    """The ghost-logit target bullet counts the untrained networks of validation_seeds.json above 12 %."""
+    result = committed_results()[os.path.join("viz", "ghost_logit", "validation_seeds.json")]
+    accuracies = [run["metrics"][name]["test_acc"] for run in result["groups"][0]["runs"]
+                  for name in ("untrained", "cross_init_untrained")]
+    n, below = len(accuracies), sum(acc <= 0.12 for acc in accuracies)
+    text = " ".join(readme_text().split())
+    assert (f"of the {n} untrained networks of those twenty seeds (shared and cross-init), {n - below} score "
+            f"above 12 %") in text
+    assert f"({below}/{n})^5 ≈ {(below / n) ** 5:.2f}" in text
