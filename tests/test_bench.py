@@ -7,6 +7,8 @@ import pytest
 
 import bench_mlp
 
+MACHINE = {"cpu": "x", "n_cpus": 2, "python": "3", "numpy": "2", "blas": "b", "blas_core": "k"}
+
 
 def test_matmul_flops_counts_forward_and_backward_gemms():
     spec = {"sizes": [784, 1200, 1200, 10], "n": 1}
@@ -48,7 +50,26 @@ def test_pipeline_timings_run_each_script_and_land_in_the_table(monkeypatch):
         "--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "8", "--n-noise", "500"])})
     rows = bench_mlp.time_pipelines(["ghost_logit"])
     assert rows[0]["five_seeds_speedup"] == pytest.approx(5 * rows[0]["one_seed_s"] / rows[0]["five_seeds_jobs2_s"])
-    table = bench_mlp.markdown_table({"environment": {"cpu": "x", "n_cpus": 2, "python": "3", "numpy": "2", "blas": "b",
-                                                      "blas_core": "k"}, "torch": None, "gemm_peak_gflops": 1.0,
+    table = bench_mlp.markdown_table({"environment": MACHINE, "torch": None, "gemm_peak_gflops": 1.0,
                                       "repeats": 1, "workloads": [], "pipelines": rows})
     assert "| ghost_logit `--n-epochs-teacher 1" in table
+
+
+def test_the_table_compares_the_libraries_with_and_without_their_optimisers():
+    row = {"workload": "W9", "sizes": [784, 10], "batch": 8, "numpy_s": 3.0, "numpy_adam_s": 1.0,
+           "fraction_of_peak": 0.5, "torch_s": 5.0, "torch_adam_s": 1.0, "numpy_over_torch": 0.6}
+    table = bench_mlp.markdown_table({"environment": MACHINE, "torch": "2", "gemm_peak_gflops": 300.0,
+                                      "torch_gemm_peak_gflops": 200.0, "repeats": 1, "workloads": [row]})
+    assert "float32 GEMM peak 300 GFLOPS (PyTorch's: 200)" in table
+    assert "| W9 | 784-10 | 8 | 3.00 | 1.00 | 50 % | - | 5.00 | 1.00 | 0.60 | 0.50 |" in table  # (3-1)/(5-1)
+
+
+def test_pytorch_runner_times_its_optimiser_step_inside_the_epoch():
+    pytest.importorskip("torch")
+    spec = {"sizes": [784, 16, 10], "batch": 32, "n": 256, "loss": "ce"}
+    x, labels = bench_mlp.synthetic_data(spec)
+    run = bench_mlp.torch_epoch_runner(spec, x, labels)
+    order = bench_mlp.epoch_orders(spec["n"], 1)[0]
+    start = bench_mlp.time.perf_counter()
+    adam_seconds = run(order)
+    assert 0 < adam_seconds < bench_mlp.time.perf_counter() - start
