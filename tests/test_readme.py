@@ -102,7 +102,8 @@ def test_every_readme_command_records_the_settings_it_says():
 
 @functools.lru_cache(maxsize=None)
 def committed_results():
-    """{file name: (path, results)} of every committed experiment results file, read once for the tests below."""
+    """{path from the repo root: results} of every committed experiment results file, read once for the tests
+    below."""
     found = {}
     for experiment in EXPERIMENTS.values():
         for path in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json")):
