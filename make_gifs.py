@@ -104,7 +104,8 @@ def omitted_class_gif(folder):
     pixels = np.array(group["sample_pixels"], np.uint8).reshape(-1, 28, 28)
     labels = run["samples"]["labels"]
     stages = [(f"student after epoch {h['epoch']}", h["sample_predictions"], h["per_class_acc"])
-              for h in run["history"]["student"] if h["epoch"] <= 10 or h["epoch"] % 5 == 0]
+              for h in run["history"]["student"]
+              if "sample_predictions" in h and (h["epoch"] <= 10 or h["epoch"] % 5 == 0)]
     offsets = ", ".join(f"{o:+.2f}" for o in run["bias"]["offsets"])
     stages.append((f"after the bias correction ({offsets})", run["samples"]["corrected_predictions"],
                    run["metrics"]["student_corrected"]["per_class_acc"]))

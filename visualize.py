@@ -280,8 +280,9 @@ def subclass_figures(folder):
     figures["accuracy_bars.png"] = png(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for r in runs:
-        teacher, student = r["history"]["teacher"], r["history"]["student"]
+    for r in runs:  # the epochs that were scored (--eval-every)
+        teacher = [h for h in r["history"]["teacher"] if "test_errors" in h]
+        student = [h for h in r["history"]["student"] if "errors" in h]
         epochs = [h["epoch"] for h in teacher]
         axes[0].plot(epochs, [h["super_ce"] for h in teacher], color="tab:blue", alpha=0.6)
         axes[0].plot(epochs, [h["aux_loss"] for h in teacher], color="tab:orange", alpha=0.6)
@@ -582,8 +583,9 @@ def omitted_figures(folder):
     name = "/".join(map(str, omitted))
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    for r in runs:
-        teacher, student = r["history"]["teacher"], r["history"]["student"]
+    for r in runs:  # the epochs that were scored (--eval-every)
+        teacher = [h for h in r["history"]["teacher"] if "test_errors" in h]
+        student = [h for h in r["history"]["student"] if "errors" in h]
         axes[0].plot([h["epoch"] for h in teacher], [h["test_errors"] for h in teacher], color="tab:blue", alpha=0.7)
         axes[0].plot([h["epoch"] for h in student], [h["errors"] for h in student], color="tab:green", alpha=0.7)
         axes[1].plot([h["epoch"] for h in student], [100 * h["omitted_acc"] for h in student], color="tab:red",

@@ -280,7 +280,7 @@ def test_unreadable_teacher_cache_is_one_line_and_a_nonzero_exit(tmp_path):
 def test_progress_lines_name_the_split_they_measure(monkeypatch, tmp_path, capsys):
     """A validation run's progress must not read as test results."""
     monkeypatch.setattr(oc, "load_mnist", fake_mnist)
-    flags = [f for f in TINY if f != "--quiet"] + ["--no-cache", "--cache-dir", str(tmp_path)]
+    flags = [f for f in TINY if f != "--quiet"] + ["--no-cache", "--cache-dir", str(tmp_path), "--eval-every", "1"]
     for split, other in (("validation", "test"), ("test", "validation")):
         oc.main(flags + ["--eval-on", split, "--out", str(tmp_path / f"{split}.json")])
         lines = [line for line in capsys.readouterr().out.splitlines() if "epoch" in line or "offsets" in line]
@@ -300,3 +300,36 @@ def test_correction_table_counts_the_seeds_some_offset_of_the_sweep_puts_within_
                       run(101, [100, 108, 115], [0.98, 0.985, 0.99])]}  # 98.5 % at 108, 115 errors at 99 %
     row = visualize.omitted_correction_table([("v.json", None, group)]).splitlines()[2]
     assert row.endswith("| – | 0 / 0 / – of 2 | mass | 1 of 2 |")  # no margin rule in this (older) file
+
+
+def test_eval_every_changes_what_is_scored_and_nothing_that_is_trained(monkeypatch, tmp_path):
+    """Scoring reads no random numbers: the networks, their losses and the final metrics are the same
+    whether every epoch is scored or only the last; the history holds scores only where asked."""
+    monkeypatch.setattr(oc, "load_mnist", fake_mnist)
+    flags = TINY + ["--n-epochs-student", "4", "--no-cache", "--cache-dir", str(tmp_path)]
+    every = oc.main(flags + ["--eval-every", "1", "--out", str(tmp_path / "a.json")])["groups"][0]["runs"][0]
+    last = oc.main(flags + ["--eval-every", "0", "--out", str(tmp_path / "b.json")])["groups"][0]["runs"][0]
+    second = oc.main(flags + ["--eval-every", "2", "--out", str(tmp_path / "c.json")])["groups"][0]["runs"][0]
+    assert every["metrics"] == last["metrics"] == second["metrics"] and every["bias"] == last["bias"]
+    for who, loss in (("teacher", "train_ce"), ("student", "train_loss")):
+        assert [h[loss] for h in every["history"][who]] == [h[loss] for h in last["history"][who]]
+    assert all("errors" in h and "sample_predictions" in h for h in every["history"]["student"])
+    assert ["errors" in h for h in last["history"]["student"]] == [False, False, False, True]
+    assert ["errors" in h for h in second["history"]["student"]] == [False, True, False, True]
+    assert ["test_errors" in h for h in last["history"]["teacher"]] == [False, True]
+
+
+def test_long_preset_is_the_recipe_of_the_committed_report(capsys):
+    """--preset long sets the recipe that made the committed test report, and --help says so."""
+    with open(os.path.join(ROOT, "viz", "omitted_class", "seeds.json")) as f:
+        recorded = json.load(f)["config"]
+    args = vars(oc.parse_args(["--preset", "long"]))
+    assert {key: args[key] for key in oc.LONG if key in recorded} == {key: recorded[key] for key in oc.LONG
+                                                                        if key in recorded}
+    assert set(oc.LONG) - set(recorded) == {"eval_every"}  # older than the flag; it scored every epoch
+    with pytest.raises(SystemExit):
+        oc.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for key, value in oc.LONG.items():
+        assert f"long: {value}" in text, key
+    assert oc.parse_args(["--preset", "long", "--n-epochs-student", "7"]).n_epochs_student == 7
