@@ -28,10 +28,17 @@ short (see PIPELINES), for one seed and for five seeds with ``--jobs 2``.
     python visualize.py --readme     # README's performance tables from that JSON
 
 Timing is not a test: numbers depend on the machine, and the BLAS kernel that
-OpenBLAS picks (OPENBLAS_CORETYPE) is reported, never overridden.
+OpenBLAS picks is recorded (threadpoolctl's name for it), never overridden.
+Where the environment chooses it for OpenBLAS (OPENBLAS_CORETYPE, and
+OPENBLAS_L2_SIZE for its blocking), ``--unset-openblas-env`` times everything
+a second time in a child process with both removed, as on a machine that sets
+neither; the JSON holds both runs, and the table says which is which.
+
+    python bench_mlp.py --unset-openblas-env --out viz/bench/bench_mlp.json
 """
 
 import functools
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +49,8 @@ import numpy as np
 
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, softmax
 from runs import Parser, environment, save_json
+
+OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # what a machine's environment may set for OpenBLAS
 
 WORKLOADS = {
     "W1": {"sizes": [784, 256, 10], "batch": 128, "n": 60000, "loss": "ce"},
@@ -247,7 +256,7 @@ def run_benchmark(names, repeats, with_naive, with_torch):
     env = environment()
     peak = gemm_peak_gflops()
     print(f"CPU: {env['cpu']} ({env['n_cpus']} cores); numpy {env['numpy']}, {env['blas']}, "
-          f"kernel {env['blas_core']} (OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE']})")
+          f"kernel {env['blas_core']} ({openblas_env(env)})")
     print(f"float32 GEMM peak (2048^3 matmul): {peak:.0f} GFLOPS")
     torch_version, torch_peak = None, None
     if with_torch:
@@ -287,6 +296,26 @@ def run_benchmark(names, repeats, with_naive, with_torch):
             "repeats": repeats, "workloads": results}
 
 
+def openblas_env(env):
+    """What the environment set for OpenBLAS, as one phrase."""
+    return ", ".join(f"{name}={env.get(name)}" for name in OPENBLAS_ENV)
+
+
+def without_openblas_env(argv):
+    """The same benchmark (``argv`` without --unset-openblas-env; its --out is overridden by the last one) in a
+    child process whose environment lacks OPENBLAS_ENV: its results, or None if the environment set neither."""
+    if not any(os.environ.get(name) for name in OPENBLAS_ENV):
+        print("\nneither OPENBLAS_CORETYPE nor OPENBLAS_L2_SIZE is set: the run above is the unset one")
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_ENV}
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "unset.json")
+        print(f"\nagain with {' and '.join(OPENBLAS_ENV)} unset:", flush=True)
+        subprocess.run([sys.executable, os.path.abspath(__file__), *argv, "--out", out], env=env, check=True)
+        with open(out) as f:
+            return json.load(f)
+
+
 def format_row(row):
     text = (f"{row['workload']} {'-'.join(map(str, row['sizes'])):18s} batch {row['batch']:3d}: "
             f"numpy {row['numpy_s']:6.2f} s/epoch (Adam {row['numpy_adam_s']:.2f} s), "
@@ -303,7 +332,7 @@ def markdown_table(results):
     """The README's performance table, generated from the benchmark JSON."""
     env = results["environment"]
     lines = [f"Machine: {env['cpu']}, {env['n_cpus']} cores; Python {env['python']}, numpy {env['numpy']}, "
-             f"{env['blas']} (kernel {env['blas_core']}); "
+             f"{env['blas']} (kernel {env['blas_core']}; {openblas_env(env)}); "
              f"PyTorch {results['torch'] or 'not installed'}; "
              f"float32 GEMM peak {results['gemm_peak_gflops']:.0f} GFLOPS"
              + (f" (PyTorch's: {results['torch_gemm_peak_gflops']:.0f})" if results.get("torch_gemm_peak_gflops")
@@ -327,6 +356,9 @@ def markdown_table(results):
                       "speed-up over five one-seed runs |", "|---|---|---|---|"]
         lines += [f"| {row['experiment']} `{' '.join(row['flags'])}` | {row['one_seed_s']:.1f} | "
                   f"{row['five_seeds_jobs2_s']:.1f} | {row['five_seeds_speedup']:.2f}x |" for row in results["pipelines"]]
+    if results.get("openblas_env_unset"):
+        lines += ["", f"The same with {' and '.join(OPENBLAS_ENV)} unset:", "",
+                  markdown_table(results["openblas_env_unset"])]
     return "\n".join(lines)
 
 
@@ -340,13 +372,19 @@ def main(argv=None):
     parser.add_argument("--no-torch", action="store_true", help="skip PyTorch even if it is importable")
     parser.add_argument("--pipelines", nargs="*", choices=list(PIPELINES), metavar="EXPERIMENT",
                         help="also time these experiments end to end (no name: all three; needs the data)")
+    parser.add_argument("--unset-openblas-env", action="store_true",
+                        help=f"then time it all again with {' and '.join(OPENBLAS_ENV)} removed from the "
+                             "environment (in a child process), and report both")
     parser.add_argument("--out", metavar="JSON", help="write the results to this JSON file")
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     results = run_benchmark(args.workloads, args.repeats, args.naive, not args.no_torch)
     if args.pipelines is not None:
         results["pipelines"] = time_pipelines(args.pipelines or list(PIPELINES))
+    if args.unset_openblas_env:
+        results["openblas_env_unset"] = without_openblas_env([a for a in argv if a != "--unset-openblas-env"])
     if args.out:
         save_json(results, args.out)
         print(f"wrote {args.out}")

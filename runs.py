@@ -495,7 +495,8 @@ def environment():
     return {"python": platform.python_version(), "numpy": np.__version__,
             "blas": f"{build.get('name', '?')} {build.get('version', '?')}",
             "blas_core": blas.get("architecture"), "blas_threads": blas.get("num_threads"),
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"), "cpu": cpu, "n_cpus": os.cpu_count(),
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"), "cpu": cpu, "n_cpus": os.cpu_count(),
             "platform": platform.platform()}
 
 

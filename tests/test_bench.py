@@ -78,3 +78,27 @@ def test_pytorch_runner_times_its_optimiser_step_inside_the_epoch():
     start = bench_mlp.time.perf_counter()
     adam_seconds = run(order)
     assert 0 < adam_seconds < bench_mlp.time.perf_counter() - start
+
+
+def test_unset_openblas_env_runs_the_benchmark_again_without_those_variables(monkeypatch, tmp_path):
+    """The child benchmark sees neither variable, records the kernel it got, and lands in the JSON and table."""
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    monkeypatch.setenv("OPENBLAS_L2_SIZE", "1048576")
+    out = tmp_path / "bench.json"
+    bench_mlp.main(["--workloads", "W1", "--repeats", "1", "--no-torch", "--unset-openblas-env", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["environment"]["OPENBLAS_CORETYPE"] == "Haswell"
+    assert results["environment"]["OPENBLAS_L2_SIZE"] == "1048576"
+    unset = results["openblas_env_unset"]
+    assert unset["environment"]["OPENBLAS_CORETYPE"] is None and unset["environment"]["OPENBLAS_L2_SIZE"] is None
+    assert unset["environment"]["blas_core"] and "openblas_env_unset" not in unset
+    table = bench_mlp.markdown_table(results)
+    assert "OPENBLAS_CORETYPE=Haswell, OPENBLAS_L2_SIZE=1048576" in table
+    assert "The same with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset:" in table
+    assert "OPENBLAS_CORETYPE=None, OPENBLAS_L2_SIZE=None" in table
+
+
+def test_unset_openblas_env_with_nothing_set_times_once(monkeypatch, tmp_path):
+    for name in bench_mlp.OPENBLAS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    assert bench_mlp.without_openblas_env(["--workloads", "W1"]) is None
