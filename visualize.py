@@ -1,12 +1,13 @@
 """Figures and README tables, drawn from the committed results JSON alone (never by retraining).
 
     python visualize.py ghost_logit        # PNGs into viz/ghost_logit/ (--results DIR for another folder)
-    python visualize.py --readme           # regenerate every generated block in README.md
+    python visualize.py --readme           # regenerate every generated block in the README and the notes
 
-A README block is the text between ``<!-- NAME:start -->`` and
-``<!-- NAME:end -->``; ``tests/test_readme.py`` checks that each one equals what
-this file generates from the JSON, so a number in the README is always the
-number in the results file.
+A generated block is the text between ``<!-- NAME:start -->`` and
+``<!-- NAME:end -->``, in README.md or in one of the notes files beside the
+results (``viz/<experiment>/README.md``); ``tests/test_readme.py`` checks that
+each one equals what this file generates from the JSON, so a number in the
+docs is always the number in the results file.
 """
 
 import io
@@ -22,6 +23,7 @@ from runs import Parser, cli, describe
 ROOT = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(ROOT, "README.md")
 VIZ = os.path.join(ROOT, "viz")
+NOTES = [os.path.join(VIZ, name, "README.md") for name in ("subclass", "omitted_class", "ghost_logit", "bench")]
 GHOST, SUBCLASS, OMITTED = (os.path.join(VIZ, name) for name in ("ghost_logit", "subclass", "omitted_class"))
 
 
@@ -280,9 +282,8 @@ def subclass_figures(folder):
     figures["accuracy_bars.png"] = png(fig)
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.5))
-    for r in runs:  # the epochs that were scored (--eval-every)
-        teacher = [h for h in r["history"]["teacher"] if "test_errors" in h]
-        student = [h for h in r["history"]["student"] if "errors" in h]
+    for r in runs:
+        teacher, student = r["history"]["teacher"], r["history"]["student"]
         epochs = [h["epoch"] for h in teacher]
         axes[0].plot(epochs, [h["super_ce"] for h in teacher], color="tab:blue", alpha=0.6)
         axes[0].plot(epochs, [h["aux_loss"] for h in teacher], color="tab:orange", alpha=0.6)
@@ -390,9 +391,9 @@ def subclass_sweep_table():
 # Omitted-class dark knowledge
 # ----------------------------------------------------------------------------
 
-OMITTED_MAIN = [("public_seed0.json", "public numpy recipe"),
-                ("seeds.json", "**default recipe**"),
-                ("student40_seeds.json", "the previous default: the student trained half as long"),
+OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (`--preset public`)"),
+                ("seeds.json", "**default recipe**"), ("sweep_omit.json", "**default recipe**")]
+OMITTED_MORE = [("student40_seeds.json", "the default recipe with the student trained half as long"),
                 ("keep78_seeds.json", "transfer set of only 7s and 8s")]
 # The compression table: each test file with nothing omitted and which rows it gives (its validation twin is
 # found by recipe, same_recipe).
@@ -410,27 +411,30 @@ def errors(summary):
     return f"{summary['mean']:.1f} ± {summary['std']:.1f}"
 
 
-def omitted_main_table():
-    rows = ["| transfer set, recipe | seeds | teacher errors | student errors | omitted digits correct | "
-            "offset (train probe) | errors after | omitted correct after | test-tuned offset | seconds per seed |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, label in existing(OMITTED, OMITTED_MAIN):
-        group = load(OMITTED, name, "omitted_class")["groups"][0]
-        s, runs = group["summary"], group["runs"]
-        config = group["config"]
-        omitted = "".join(map(str, config["omit"]))
-        seconds = np.mean([r["timings"]["teacher_train_s"] + r["timings"]["student_s"] + r["timings"]["bias_s"]
-                           for r in runs])
-        rows.append(f"| {label} ({config['n_epochs_teacher']} + {config['n_epochs_student']} epochs, "
-                    f"omitted {omitted}) | {len(runs)} | {errors(s['teacher_errors'])} | "
-                    f"{errors(s['student_errors'])} | {mean_std(s['student_omitted_acc'])} % | "
-                    f"{s['offset']['mean']:+.2f} | **{errors(s['corrected_errors'])}** | "
-                    f"**{mean_std(s['corrected_omitted_acc'])} %** | {s['test_tuned_offset']['mean']:+.2f} | "
-                    f"{seconds:.0f} |")
+ERRORS_LINE, OMITTED_LINE = 109, 0.986  # the paper's omitted-3 result: 109 errors, 98.6 % of the 3s right
+
+
+def omitted_main_table(files):
+    """One row per group of each of ``files`` ([(file name, label)]) in the omitted-class folder: test errors
+    before and after the correction, the worst seed after it, and how many seeds reach the paper's numbers."""
+    rows = ["| recipe, omitted digit | teacher, epochs | seeds | teacher errors | student errors | omitted correct "
+            "| offset (train probe) | errors after | omitted correct after | worst seed after: errors / omitted "
+            f"| seeds with ≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} % | test-tuned offset "
+            "| seconds per seed |", "|---" * 13 + "|"]
+    for name, label in existing(OMITTED, files):
+        for group in load(OMITTED, name, "omitted_class")["groups"]:
+            s, runs, c = group["summary"], group["runs"], group["config"]
+            after = [r["metrics"]["student_corrected"] for r in runs]
+            within = sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in after)
+            rows.append(f"| {label}, {''.join(map(str, c['omit']))} | 2x{c['teacher_hidden']}, "
+                        f"{c['n_epochs_teacher']} + {c['n_epochs_student']} | {len(runs)} | "
+                        f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
+                        f"{mean_std(s['student_omitted_acc'])} % | {s['offset']['mean']:+.2f} | "
+                        f"**{errors(s['corrected_errors'])}** | **{mean_std(s['corrected_omitted_acc'])} %** | "
+                        f"{max(a['errors'] for a in after)} / {pct(min(a['omitted_acc'] for a in after))} % | "
+                        f"{within} of {len(runs)} | {s['test_tuned_offset']['mean']:+.2f} | "
+                        f"{seconds_per_seed(runs):.0f} |")
     return "\n".join(rows)
-
-
-ERRORS_LINE, OMITTED_LINE = 109, 0.986  # the issue's lines for every seed with a digit omitted, after the correction
 
 
 CORRECTION_RULES = {  # each way of fitting the omitted-class offset: (colour, what it matches), for tables and figures
@@ -544,10 +548,10 @@ def omitted_validation_table(validation, table):
     with a compression-table recipe, shown beside its test numbers; ``table``: compression_twins);
     with nothing omitted, the omitted-class columns are '-'.  A run whose students trained one epoch
     was a teacher screen (the students only finished the run): its teacher columns only."""
-    rows = ["| recipe (on the validation split) | seeds | omitted | teacher: epochs, dropout in / hidden, max-norm, "
-            "rotation | student: T, hard weight, transfer jitter, epochs | teacher errors | student errors | "
-            "omitted correct | errors after | omitted correct after | teacher seconds |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| recipe (on the validation split) | seeds | omitted | teacher: width, epochs, dropout in / hidden, "
+            "max-norm, rotation | student: T, hard weight, transfer jitter, epochs | batch, lr | teacher errors | "
+            "student errors | omitted correct | errors after | omitted correct after | teacher seconds |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     tested = [group["config"] for group, _, _ in table]
     for name, result, group in validation:
         if any(same_recipe([group], config) for config in tested):  # a twin, or a rerun of one
@@ -562,11 +566,11 @@ def omitted_validation_table(validation, table):
         correct, correct_after = (f"{mean_std(shown[key])} %" if key in shown else "-"
                                   for key in ("student_omitted_acc", "corrected_omitted_acc"))
         rows.append(f"| {label} | {', '.join(str(r['seed']) for r in runs)} | "
-                    f"{''.join(map(str, c['omit'])) or 'none'} | {c['n_epochs_teacher']}, "
+                    f"{''.join(map(str, c['omit'])) or 'none'} | 2x{c['teacher_hidden']}, {c['n_epochs_teacher']}, "
                     f"{c['input_dropout']:g} / {c['teacher_dropout']:g}, {c['max_norm'] or 'none'}, "
                     f"{c.get('rotate', 0):g}° | "
                     f"{c['temperature']:g}, {c['hard_weight']:g}, {c['transfer_jitter']}, "
-                    f"{c['n_epochs_student']} | "
+                    f"{c['n_epochs_student']} | {c['batch_size']}, {c['lr']:g} | "
                     f"{errors(s['teacher_errors'])} | {student} | {correct} | {after} | {correct_after} | "
                     f"{np.mean([r['timings']['teacher_train_s'] for r in runs]):.0f} |")
     return "\n".join(rows)
@@ -689,10 +693,46 @@ def omitted_figures(folder):
 # ----------------------------------------------------------------------------
 
 
+def seconds_per_seed(runs):
+    """Mean wall seconds of a seed's run, from its timings (the omitted-class total is its parts)."""
+    def total(timings):
+        if "total_s" in timings:
+            return timings["total_s"]
+        parts = ("teacher_train_s", "student_s", "bias_s") if "teacher_train_s" in timings else timings
+        return sum(timings[key] for key in parts)
+    return np.mean([total(r["timings"]) for r in runs])
+
+
+DEFAULT_REPORTS = [("subclass", "seeds.json"), ("omitted_class", "seeds.json"), ("ghost_logit", "seeds.json")]
+
+
+def performance_summary(bench):
+    """README's one performance table: each experiment's default report, seconds per seed, and numpy's epoch
+    time over PyTorch's for each benchmark workload (``bench``: the benchmark's results)."""
+    rows = ["| experiment, default recipe | seeds | seconds per seed | BLAS threads a run |", "|---|---|---|---|"]
+    for name, file in DEFAULT_REPORTS:
+        result = load(os.path.join(VIZ, name), file, name)
+        runs = result["groups"][0]["runs"]
+        threads = sorted({r["blas_threads"] for r in runs})
+        rows.append(f"| {name} (`viz/{name}/{file}`) | {len(runs)} | {seconds_per_seed(runs):.0f} | "
+                    f"{', '.join(map(str, threads))} |")
+    rows += ["", "| workload | layers | batch | numpy s/epoch | PyTorch s/epoch | numpy / PyTorch |",
+             "|---|---|---|---|---|---|"]
+    for row in bench["workloads"]:
+        torch = (f"{row['torch_s']:.2f} | {row['numpy_over_torch']:.2f}" if "torch_s" in row else "- | -")
+        rows.append(f"| {row['workload']} | {'-'.join(map(str, row['sizes']))} | {row['batch']} | "
+                    f"{row['numpy_s']:.2f} | {torch} |")
+    env = bench["environment"]
+    rows += ["", f"Benchmark machine: {env['cpu']}, {env['n_cpus']} cores, {env['blas']}, kernel {env['blas_core']} "
+                 f"(OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE')}); PyTorch {bench['torch'] or 'not installed'}."]
+    return "\n".join(rows)
+
+
 def readme_blocks():
-    """Every generated README block: {name: text}."""
+    """Every generated block of the README and the notes: {name: text}."""
     from bench_mlp import markdown_table
-    blocks = {"bench": markdown_table(load(os.path.join(VIZ, "bench"), "bench_mlp.json"))}
+    bench = load(os.path.join(VIZ, "bench"), "bench_mlp.json")
+    blocks = {"bench": markdown_table(bench), "performance": performance_summary(bench)}
     if os.path.exists(os.path.join(VIZ, "ghost_logit", "seeds.json")):
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-sweeps"] = ghost_sweep_table()
@@ -700,7 +740,8 @@ def readme_blocks():
         blocks["subclass-main"] = subclass_main_table()
         blocks["subclass-sweeps"] = subclass_sweep_table()
     if os.path.exists(os.path.join(VIZ, "omitted_class", "seeds.json")):
-        blocks["omitted-main"] = omitted_main_table()
+        blocks["omitted-main"] = omitted_main_table(OMITTED_MAIN)
+        blocks["omitted-more"] = omitted_main_table(OMITTED_MORE)
         every = list(omitted_groups(OMITTED))  # each file read once
         validation = [(name, result, group) for name, result, group in every if name.startswith("validation_")]
         table = compression_twins(validation)
@@ -716,17 +757,30 @@ def readme_block(text, name):
     return match and match.group(1).rstrip("\n")
 
 
-def update_readme(readme=README):
-    """Regenerate every block (all of them first, so a bad results file changes nothing)."""
-    with open(readme) as f:
-        text = f.read()
+def doc_files():
+    """README.md and the notes files that exist: the files generated blocks may live in."""
+    return [path for path in [README] + NOTES if os.path.exists(path)]
+
+
+def update_readme():
+    """Regenerate every block wherever it lives, README or notes (all of them first, so a bad results
+    file changes nothing); a block must stand in exactly one file."""
+    texts = {}
+    for path in doc_files():
+        with open(path) as f:
+            texts[path] = f.read()
     for name, block in drawn("README tables", VIZ, readme_blocks).items():
-        if readme_block(text, name) is None:
-            raise ResultsError(f"{readme} has no <!-- {name}:start --> ... <!-- {name}:end --> block")
-        text = re.sub(rf"<!-- {name}:start -->\n.*?<!-- {name}:end -->",
-                      lambda _: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->", text, flags=re.S)
-    write_atomically(readme, text.encode())
-    print(f"regenerated the README blocks in {readme}")
+        homes = [path for path, text in texts.items() if readme_block(text, name) is not None]
+        if len(homes) != 1:
+            where = ", ".join(os.path.relpath(p, ROOT) for p in homes) or "none of " + ", ".join(
+                os.path.relpath(p, ROOT) for p in texts)
+            raise ResultsError(f"block <!-- {name}:start --> must stand in exactly one file; it is in {where}")
+        texts[homes[0]] = re.sub(rf"<!-- {name}:start -->\n.*?<!-- {name}:end -->",
+                                 lambda _: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->", texts[homes[0]],
+                                 flags=re.S)
+    for path, text in texts.items():
+        write_atomically(path, text.encode())
+        print(f"regenerated the generated blocks in {os.path.relpath(path, ROOT)}")
 
 
 def write_all(folder, files):
@@ -745,7 +799,8 @@ def main(argv=None):
     parser.add_argument("--results", metavar="DIR",
                         help="folder of its results JSON, relative to the working directory "
                              "(default: viz/<experiment>)")
-    parser.add_argument("--readme", action="store_true", help="regenerate README.md's tables from the JSON")
+    parser.add_argument("--readme", action="store_true",
+                        help="regenerate the tables of README.md and the notes files (viz/*/README.md) from the JSON")
     args = parser.parse_args(argv)
     if not args.experiment and not args.readme:
         parser.error("name an experiment and/or --readme")

@@ -1,5 +1,5 @@
-"""Every generated README block equals what visualize.py makes from the committed JSON, and every committed
-results file is made by a command the README shows."""
+"""Every generated block of the README and the notes beside the results equals what visualize.py makes from
+the committed JSON, every committed results file is made by a command they show, and every link resolves."""
 
 import functools
 import glob
@@ -19,23 +19,66 @@ EXPERIMENTS = {f"{module.__name__}.py": module.EXPERIMENT
                for module in (subclass_distill, omitted_class_distill, ghost_logit_distill)}
 
 
-def readme_text():
-    with open(os.path.join(ROOT, "README.md")) as f:
+README_MAX_LINES = 350
+
+
+def read(path):
+    with open(path) as f:
         return f.read()
 
 
-def test_every_generated_block_matches_the_committed_json():
-    text = readme_text()
+def readme_text():
+    return read(os.path.join(ROOT, "README.md"))
+
+
+def docs():
+    """{path: text} of README.md and every notes file beside the results."""
+    return {path: read(path) for path in visualize.doc_files()}
+
+
+def docs_text():
+    return "\n".join(docs().values())
+
+
+def test_the_notes_files_are_all_there():
+    assert visualize.doc_files() == [visualize.README] + visualize.NOTES
+
+
+def test_every_generated_block_matches_the_committed_json_in_the_one_file_it_lives_in():
+    texts = docs()
     blocks = visualize.readme_blocks()
-    assert "bench" in blocks
+    assert {"bench", "performance", "omitted-main"} <= set(blocks)
     for name, expected in blocks.items():
-        assert visualize.readme_block(text, name) == expected, \
-            f"README block {name!r} is stale: run python visualize.py --readme"
+        homes = [path for path, text in texts.items() if visualize.readme_block(text, name) is not None]
+        assert len(homes) == 1, (name, homes)
+        assert visualize.readme_block(texts[homes[0]], name) == expected, \
+            f"block {name!r} in {os.path.relpath(homes[0], ROOT)} is stale: run python visualize.py --readme"
 
 
-def test_no_block_in_the_readme_is_left_without_its_json():
-    names = set(re.findall(r"<!-- ([\w-]+):start -->", readme_text()))
-    assert names == set(visualize.readme_blocks())
+def test_no_block_in_the_docs_is_left_without_its_json():
+    names = re.findall(r"<!-- ([\w-]+):start -->", docs_text())
+    assert sorted(names) == sorted(visualize.readme_blocks())
+
+
+def test_the_readme_stays_short():
+    assert len(readme_text().splitlines()) <= README_MAX_LINES
+
+
+def test_every_relative_link_and_image_resolves_to_a_committed_file():
+    import subprocess
+    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                                 check=True).stdout.splitlines())
+    checked = 0
+    for path, text in docs().items():
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue  # a web address or an anchor in the same file
+            resolved = os.path.normpath(os.path.join(os.path.dirname(path), target.split("#")[0]))
+            relative = os.path.relpath(resolved, ROOT)
+            assert relative in tracked or os.path.isdir(resolved), \
+                f"{os.path.relpath(path, ROOT)} links to {target}, which is not a committed file"
+            checked += 1
+    assert checked >= 10
 
 
 def test_a_validation_number_stands_only_beside_the_test_run_of_the_same_recipe():
@@ -49,7 +92,7 @@ def test_a_validation_number_stands_only_beside_the_test_run_of_the_same_recipe(
 def readme_commands():
     """(experiment, argv) of every experiment command in the README's bash blocks, expanded as the shell would:
     line continuations, the block's variables, $(seq A B)."""
-    for block in re.findall(r"```bash\n(.*?)```", readme_text(), re.S):
+    for block in re.findall(r"```bash\n(.*?)```", docs_text(), re.S):
         variables = {}
         for line in block.replace("\\\n", " ").splitlines():
             line = re.sub(r"\$\(seq (\d+) (\d+)\)", lambda m: " ".join(map(str, range(int(m[1]), int(m[2]) + 1))),
@@ -79,7 +122,7 @@ def test_every_committed_results_file_is_made_by_a_readme_command():
     committed = {os.path.normpath(p) for experiment in EXPERIMENTS.values()
                  for p in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json"))}
     unexplained = sorted(os.path.relpath(p, ROOT) for p in committed - set(readme_results()))
-    assert not unexplained, f"no README command writes {unexplained}"
+    assert not unexplained, f"no command in the README or the notes writes {unexplained}"
 
 
 def test_every_readme_command_records_the_settings_it_says():
@@ -139,7 +182,7 @@ def test_the_odds_of_the_cross_init_cap_come_from_the_every_seed_file():
     accuracies = [run["metrics"][name]["test_acc"] for run in result["groups"][0]["runs"]
                   for name in ("untrained", "cross_init_untrained")]
     n, below = len(accuracies), sum(acc <= 0.12 for acc in accuracies)
-    text = " ".join(readme_text().split())
+    text = " ".join(docs_text().split())
     assert (f"of the {n} untrained networks of those twenty seeds (shared and cross-init), {n - below} score "
             f"above 12 %") in text
     assert f"({below}/{n})^5 ≈ {(below / n) ** 5:.2f}" in text
