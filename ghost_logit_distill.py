@@ -166,12 +166,14 @@ def linear_cka(a, b):
     1 means the representations agree up to rotation and scale; it compares what
     the networks compute, where a weight distance would also count harmless
     permutations of units (irrelevant here, since both start from one init,
-    but CKA also reads directly as "how teacher-like is the student").
+    but CKA also reads directly as "how teacher-like is the student").  None where it is
+    undefined: a representation that is the same for every input (all its units dead) has
+    no variance to compare, and the ratio is 0/0.
     """
     a = a - a.mean(axis=0)
     b = b - b.mean(axis=0)
-    cross = np.linalg.norm(b.T @ a) ** 2
-    return float(cross / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)))
+    scale = np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b)
+    return float(np.linalg.norm(b.T @ a) ** 2 / scale) if scale > 0 else None
 
 
 # ----------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import os
 import numpy as np
 
 from runs import Parser, cli
-from visualize import VIZ, ResultsError, drawn, load, write_all
+from visualize import VIZ, ResultsError, check_writable, drawn, load, write_all
 
 MAX_BYTES = 1_000_000
 
@@ -146,7 +146,8 @@ def main(argv=None):
                         help="folder of its results JSON, relative to the working directory (default: viz/<experiment>)")
     args = parser.parse_args(argv)
     folder = args.results or os.path.join(VIZ, args.experiment)
-    write_all(folder, drawn("GIF", folder, lambda: GIFS[args.experiment](folder)))
+    check_writable(folder, ".gif")
+    write_all(drawn("GIF", folder, lambda: GIFS[args.experiment](folder)), folder)
 
 
 if __name__ == "__main__":

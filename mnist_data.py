@@ -168,6 +168,8 @@ def load_idx_files(dataset, data_dir=None, download=True):
     if dataset not in DATASETS:
         raise DataError(f"unknown dataset {dataset!r}; choose from {', '.join(DATASETS)}")
     spec = DATASETS[dataset]
+    if data_dir == "":
+        raise DataError("--data-dir '' names no folder: give the folder holding the IDX files, or leave the flag out")
     folder = data_dir or os.environ.get(ENV_VAR) or None
     if folder:
         if not os.path.exists(folder):
@@ -288,17 +290,31 @@ def _download(mirrors, cache, name, expected):
 def write_atomically(path, data):
     """Write bytes to a temporary file in the same folder, then rename: a reader
     (or a crash) never sees a partial file, and the temporary never stays behind."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".partial")
+    write_all_or_nothing({path: data})
+
+
+def write_all_or_nothing(files):
+    """Write {path: bytes}: every file to a temporary name beside it first, renamed only once all are
+    written, so a failure (a full disk, a folder where a file should go) leaves none of them changed."""
+    for path in files:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "a folder stands where the file should go", path)
+    temporaries = {}
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; nothing here is secret
-        os.replace(tmp, path)
+        for path, data in files.items():
+            folder = os.path.dirname(os.path.abspath(path))
+            os.makedirs(folder, exist_ok=True)
+            fd, temporaries[path] = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.",
+                                                     suffix=".partial")
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.chmod(temporaries[path], 0o644)  # mkstemp makes it private; nothing here is secret
+        for path, tmp in temporaries.items():
+            os.replace(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        for tmp in temporaries.values():
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 def _cache(folder, name, data):
@@ -309,8 +325,15 @@ def _cache(folder, name, data):
         print(f"warning: could not cache {name} in {folder}: {err.strerror}", file=sys.stderr)
 
 
+class Parser(argparse.ArgumentParser):
+    """Every script's parser: a bad flag is one line (no usage block) and exit 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Verify and summarise the MNIST / Fashion-MNIST files.")
+    parser = Parser(description="Verify and summarise the MNIST / Fashion-MNIST files.")
     parser.add_argument("--check", action="store_true", required=True,
                         help="verify the files and print per-split counts and class frequencies")
     parser.add_argument("--no-download", action="store_true",

@@ -31,11 +31,14 @@ schema is the contract with the plotting scripts:
      "wall_time_s": float,
      "environment": {"python", "numpy", "blas", "blas_core", "blas_threads", "cpu", ...}}
 
-Strict JSON: a NaN or infinity anywhere is an error, never written.
+Strict JSON: a NaN or infinity anywhere is an error, never written.  A diagnostic
+that is undefined for a run (ghost-logit's ``cka_to_teacher`` of a network whose
+hidden units are all dead) is null, and the tables show it as "–".
 """
 
 import argparse
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -48,9 +51,10 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from mnist_data import DATASETS, ENV_VAR, DataError, write_atomically
+from mnist_data import DATASETS, ENV_VAR, DataError, Parser, write_atomically
 
 RESULTS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viz")
+BACKEND_PACKAGES = {"dask": ("dask", "distributed"), "ray": ("ray",)}  # the optional --backend choices, what they import
 NOT_CONFIG = {"seeds", "sweep", "out", "quiet", "data_dir", "jobs", "backend"}  # how a run is made, not what
 
 
@@ -61,13 +65,6 @@ class RunError(Exception):
 # ----------------------------------------------------------------------------
 # Flags
 # ----------------------------------------------------------------------------
-
-
-class Parser(argparse.ArgumentParser):
-    """Every script's parser: a bad flag is one line (no usage block) and exit 2."""
-
-    def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -150,9 +147,14 @@ class ExperimentParser(Parser):
         problems += self.problems(args, check)
         if args.backend != "loky":
             from joblib.parallel import BACKENDS
-            if args.backend not in {*BACKENDS, "dask", "ray"}:
+            if args.backend not in {*BACKENDS, *BACKEND_PACKAGES}:
                 problems.append(f"--backend {args.backend!r} is not a joblib backend "
-                                f"(choose from {', '.join(sorted({*BACKENDS, 'dask', 'ray'}))})")
+                                f"(choose from {', '.join(sorted({*BACKENDS, *BACKEND_PACKAGES}))})")
+            missing = [name for name in BACKEND_PACKAGES.get(args.backend, ())
+                       if importlib.util.find_spec(name) is None]
+            if missing:
+                problems.append(f"--backend {args.backend} needs {' and '.join(missing)}, which "
+                                f"{'is' if len(missing) == 1 else 'are'} not installed: pip install {' '.join(missing)}")
         if args.seeds and len(set(args.seeds)) < len(args.seeds):
             problems.append(f"--seeds lists a seed twice ({' '.join(map(str, args.seeds))})")
         if args.sweep:

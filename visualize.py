@@ -12,12 +12,14 @@ docs is always the number in the results file.
 
 import io
 import json
+import math
 import os
 import re
+import tempfile
 
 import numpy as np
 
-from mnist_data import write_atomically
+from mnist_data import write_all_or_nothing
 from runs import Parser, cli, describe
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -32,8 +34,9 @@ class ResultsError(Exception):
 
 
 def load(folder, name, experiment=None):
-    """A results JSON (``folder`` as given, relative to the working directory), checked to
-    be an object and, if ``experiment`` is named, that experiment's results."""
+    """A results JSON (``folder`` as given, relative to the working directory), checked before any drawing:
+    an object, ``experiment``'s results if one is named, and every field a drawing reads of the kind it
+    needs, every number finite (field_problem)."""
     path = os.path.join(folder, name)
     try:
         with open(path) as f:
@@ -46,7 +49,90 @@ def load(folder, name, experiment=None):
         raise ResultsError(f"{path}: not a results file (a JSON {type(result).__name__}, not an object)")
     if experiment and result.get("experiment") != experiment:
         raise ResultsError(f"{path}: holds {result.get('experiment')!r} results, not {experiment!r} ones")
+    stamp = os.stat(path)
+    if CHECKED.get(path) != (stamp.st_mtime_ns, stamp.st_size):
+        problem = field_problem(result)
+        if problem:
+            raise ResultsError(f"{path}: {problem}; nothing was drawn")
+        CHECKED[path] = stamp.st_mtime_ns, stamp.st_size
     return result
+
+
+CHECKED = {}  # path: (mtime, size) of each results file this process found sound, so a file is checked once
+NUMBER, STRING, LIST, OBJECT, NULL = "a number", "a string", "a list", "an object", "null"
+FIELD_KINDS = {  # each key the figures and tables read, wherever it stands in a results file: what it may hold
+    **dict.fromkeys(["batch", "batch_size", "blas_threads", "distill_loss", "epoch", "hard_weight", "input_dropout",
+                     "jitter", "lr", "max", "max_norm", "mean", "min", "n", "n_cpus", "n_epochs_student",
+                     "n_epochs_teacher", "n_ghost", "numpy_over_torch", "one_to_one", "others_acc", "rotate", "seed",
+                     "std", "student_hidden", "super_acc", "super_ce", "teacher_dropout", "teacher_hidden",
+                     "temperature", "test_acc", "test_errors", "transfer_jitter"], (NUMBER,)),
+    "cka_to_teacher": (NUMBER, NULL),  # undefined for a network whose hidden units are all dead
+    **dict.fromkeys(["acc", "errors", "omitted_acc"], (NUMBER, LIST, NULL)),  # a list along the bias sweep
+    "aux_loss": (NUMBER, STRING), "test_tuned_offset": (NUMBER, OBJECT), "torch": (STRING, NULL),
+    "sweep": (STRING, OBJECT, NULL),
+    **dict.fromkeys(["blas", "blas_core", "cpu", "eval_on", "experiment", "preset", "rule", "split", "workload"],
+                    (STRING,)),
+    **dict.fromkeys(["confusion", "contingency", "corrected_predictions", "groups", "offsets", "omit", "per_class_acc",
+                     "pixels", "probe_mean_p", "probe_share", "runs", "sample_pixels", "sample_predictions", "seeds",
+                     "sizes", "super", "target_freq", "workloads"], (LIST,)),
+    "labels": (LIST, STRING),
+    **dict.fromkeys(["cross_init", "offset", "same_init", "student", "teacher"], (LIST, OBJECT)),
+    **dict.fromkeys(["baselines", "bias", "by_rule", "chance", "config", "corrected_errors", "corrected_omitted_acc",
+                     "cross_init_untrained", "environment", "history", "kmeans", "kmeans_one_to_one", "metrics",
+                     "metrics_after", "samples", "student_any_mapping", "student_corrected", "student_errors",
+                     "student_omitted_acc", "student_one_to_one", "summary", "super_only", "teacher_errors",
+                     "teacher_one_to_one", "teacher_super_acc", "timings", "untrained"], (OBJECT,)),
+}
+NUMBER_LISTS = {"acc", "confusion", "contingency", "corrected_predictions", "errors", "labels", "offset", "offsets",
+                "omit", "omitted_acc", "per_class_acc", "pixels", "probe_mean_p", "probe_share", "sample_pixels",
+                "sample_predictions", "sizes", "super", "target_freq"}  # where a list, a list (of lists) of numbers
+
+
+def kind(value):
+    return (NULL if value is None else STRING if isinstance(value, str) else LIST if isinstance(value, list)
+            else OBJECT if isinstance(value, dict) else NUMBER if type(value) in (int, float) else "a boolean")
+
+
+def field_problem(value, where=""):
+    """'FIELD is VALUE, not KIND' for the first field a drawing reads that holds another kind of value
+    (a key ending in _s is seconds, a number), or 'FIELD is nan, ...' for a number that is not finite;
+    None if there is none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value}, not a finite number"
+    if isinstance(value, list):
+        return next(filter(None, (field_problem(item, f"{where}[{i}]") for i, item in enumerate(value))), None)
+    for key, child in value.items() if isinstance(value, dict) else ():
+        here = f"{where}.{key}" if where else key
+        allowed = FIELD_KINDS.get(key, (NUMBER,) if key.endswith("_s") else None)
+        if allowed and kind(child) not in allowed:
+            return f"{here} is {json.dumps(child)[:40]}, not {' or '.join(allowed)}"
+        if key in NUMBER_LISTS and isinstance(child, list):
+            problem = number_list_problem(child, here)
+        else:
+            problem = field_problem(child, here)
+        if problem:
+            return problem
+    return None
+
+
+def number_list_problem(items, where):
+    """field_problem for a list (of lists) of numbers, at numpy's speed where it is sound."""
+    try:
+        array = np.array(items)
+    except ValueError:  # ragged
+        array = None
+    if array is not None and array.dtype.kind in "iuf" and np.isfinite(array).all():
+        return None
+    for i, item in enumerate(items):
+        here = f"{where}[{i}]"
+        if isinstance(item, list):
+            problem = number_list_problem(item, here)
+        else:
+            problem = (None if kind(item) == NUMBER and math.isfinite(item) else
+                       f"{here} is {json.dumps(item)[:40]}, not a finite number")
+        if problem:
+            return problem
+    return None  # ragged, but numbers all the way down
 
 
 def png(fig):
@@ -111,6 +197,11 @@ GHOST_SWEEPS = [("validation_sweep_loss.json", "student loss (5 student epochs)"
                 ("validation_fashion-mnist_digits_sweep_n_epochs_teacher.json", "Fashion-MNIST: teacher epochs")]
 
 
+def diagnostic_mean(values):
+    """A diagnostic's mean over seeds, two decimals; '–' if it is undefined (null) on any seed."""
+    return "–" if any(v is None for v in values) else f"{np.mean(values):.2f}"
+
+
 def ghost_main_table():
     rows = ["| recipe | seeds | teacher | same-init student | cross-init student | cross-init before training | "
             "untrained (shared init) | worst seed: same-init / cross-init | CKA to teacher: same / cross / untrained "
@@ -119,13 +210,13 @@ def ghost_main_table():
         result = load(GHOST, name, "ghost_logit")
         group = result["groups"][0]
         s, runs = group["summary"], group["runs"]
-        cka = [np.mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
+        cka = [diagnostic_mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
                for k in ("same_init", "cross_init", "untrained")]
         seconds = np.mean([r["timings"]["total_s"] for r in runs])
         rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher'])} | **{mean_std(s['same_init'])}** | "
                     f"{mean_std(s['cross_init'])} | {mean_std(s['cross_init_untrained'])} | "
                     f"{mean_std(s['untrained'])} | {pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])} | "
-                    f"{cka[0]:.2f} / {cka[1]:.2f} / {cka[2]:.2f} | {seconds:.1f} |")
+                    f"{' / '.join(cka)} | {seconds:.1f} |")
     return "\n".join(rows)
 
 
@@ -778,16 +869,35 @@ def update_readme():
         texts[homes[0]] = re.sub(rf"<!-- {name}:start -->\n.*?<!-- {name}:end -->",
                                  lambda _: f"<!-- {name}:start -->\n{block}\n<!-- {name}:end -->", texts[homes[0]],
                                  flags=re.S)
-    for path, text in texts.items():
-        write_atomically(path, text.encode())
-        print(f"regenerated the generated blocks in {os.path.relpath(path, ROOT)}")
+    write_all({path: text.encode() for path, text in texts.items()})
 
 
-def write_all(folder, files):
-    """Write {file name: bytes} into ``folder``, only after every one of them was made."""
-    for name, data in files.items():
-        write_atomically(os.path.join(folder, name), data)
-        print(f"wrote {os.path.join(folder, name)}")
+def check_writable(folder, suffix):
+    """Before any drawing: ``folder`` takes new files, and no folder in it bears a ``suffix`` file's name
+    (a missing ``folder`` is left to the loading, which says the results are missing)."""
+    if not os.path.isdir(folder):
+        return
+    clash = next((name for name in sorted(os.listdir(folder))
+                  if name.endswith(suffix) and os.path.isdir(os.path.join(folder, name))), None)
+    if clash:
+        raise ResultsError(f"{os.path.join(folder, clash)} is a folder, where a {suffix} file would be written")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        os.close(fd)
+        os.remove(probe)
+    except OSError as err:
+        raise ResultsError(f"cannot write into {folder}: {err.strerror}") from None
+
+
+def write_all(files, folder=""):
+    """Write {file name: bytes} into ``folder`` all or nothing, and say each file written."""
+    paths = {os.path.join(folder, name): data for name, data in files.items()}
+    try:
+        write_all_or_nothing(paths)
+    except OSError as err:
+        raise ResultsError(f"cannot write {err.filename or folder}: {err.strerror}; nothing was written") from None
+    for path in paths:
+        print(f"wrote {path}")
 
 
 FIGURES = {"ghost_logit": ghost_figures, "omitted_class": omitted_figures, "subclass": subclass_figures}
@@ -804,9 +914,14 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not args.experiment and not args.readme:
         parser.error("name an experiment and/or --readme")
+    folder = args.experiment and (args.results or os.path.join(VIZ, args.experiment))
     if args.experiment:
-        folder = args.results or os.path.join(VIZ, args.experiment)
-        write_all(folder, drawn("figures", folder, lambda: FIGURES[args.experiment](folder)))
+        check_writable(folder, ".png")
+    if args.readme:
+        for path in doc_files():
+            check_writable(os.path.dirname(path), ".md")
+    if args.experiment:
+        write_all(drawn("figures", folder, lambda: FIGURES[args.experiment](folder)), folder)
     if args.readme:
         update_readme()
 

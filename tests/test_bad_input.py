@@ -1,8 +1,10 @@
 """Nothing bad gets through: divergence, unwritable outputs, runaway sizes, damaged caches,
 malformed results and Ctrl-C each stop with one line, a non-zero exit and nothing half-written."""
 
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,14 +93,25 @@ def test_unwritable_out_is_found_before_training(out, message, tmp_path):
     assert not os.path.exists(tmp_path / "some")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def read_only(folder):
+    """The command prefix under which ``folder`` is really read-only: as root, a folder's mode alone does not
+    stop writes, so the command runs without the capability that overrides it (setpriv); skipped without it."""
+    os.chmod(folder, 0o555)
+    if os.geteuid() != 0:
+        return []
+    if not shutil.which("setpriv"):
+        pytest.skip("root writes into a read-only folder, and setpriv is not here to drop that right")
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+
 def test_read_only_out_folder_is_found_before_training(tmp_path):
-    os.chmod(tmp_path, 0o500)
-    try:
-        result = run_script("subclass_distill.py", ["--out", str(tmp_path / "r.json")])
-        assert "cannot write" in one_line_error(result)
-    finally:
-        os.chmod(tmp_path, 0o700)
+    folder = tmp_path / "results"
+    folder.mkdir()
+    prefix = read_only(folder)
+    result = subprocess.run([*prefix, sys.executable, os.path.join(ROOT, "subclass_distill.py"), "--out",
+                             str(folder / "r.json")], capture_output=True, text=True, timeout=120)
+    assert "cannot write" in one_line_error(result) and result.returncode == 1
+    assert not os.listdir(folder)
 
 
 # --- 3. runaway sizes and shifts ---------------------------------------------------------------
@@ -140,6 +153,7 @@ def tiny_results(monkeypatch, folder):
     ("[]", "a JSON list, not an object"),
     ('{"experiment": "subclass"}', "holds 'subclass' results, not 'ghost_logit' ones"),
     ('{"experiment": "ghost_logit"}', "lack what the figures need (KeyError: 'groups')"),
+    ('{"experiment": "ghost_logit", "groups": 3}', "groups is 3, not a list"),
 ])
 def test_malformed_results_are_one_line_and_no_figure_is_rewritten(content, message, monkeypatch, tmp_path):
     folder = tmp_path / "ghost_logit"
@@ -162,6 +176,97 @@ def test_results_folder_is_relative_to_the_working_directory(monkeypatch, tmp_pa
     result = subprocess.run([sys.executable, os.path.join(ROOT, "make_gifs.py"), "ghost_logit", "--results",
                              "ghost_logit"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert "no such results file" in one_line_error(result) and not (tmp_path / "ghost_logit").exists()
+
+
+def draw(script, folder, prefix=()):
+    """Run visualize.py or make_gifs.py on a ghost-logit results folder, in a process of its own."""
+    return subprocess.run([*prefix, sys.executable, os.path.join(ROOT, script), "ghost_logit", "--results",
+                           str(folder)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+
+
+def drawn_files(folder):
+    return sorted(name for name in os.listdir(folder) if not name.endswith(".json"))
+
+
+@pytest.mark.parametrize("change, message", [
+    (("same_init", "test_acc", "NaN"), "groups[0].runs[0].metrics.same_init.test_acc is nan, not a finite number"),
+    (("same_init", "test_acc", "-Infinity"), "groups[0].runs[0].metrics.same_init.test_acc is -inf, not a finite"),
+    (("same_init", "test_acc", '"high"'), 'groups[0].runs[0].metrics.same_init.test_acc is "high", not a number'),
+    (("untrained", "confusion", '[[1, 2], [3, "4"]]'), 'metrics.untrained.confusion[1][1] is "4", not a finite'),
+    (("teacher", "cka_to_teacher", '"0.9"'), 'metrics.teacher.cka_to_teacher is "0.9", not a number or null'),
+])
+def test_a_bad_value_in_a_results_file_is_one_line_naming_file_and_field(change, message, monkeypatch, tmp_path):
+    network, key, value = change
+    folder = tmp_path / "ghost_logit"
+    tiny_results(monkeypatch, folder)
+    result = json.loads((folder / "seeds.json").read_text())
+    result["groups"][0]["runs"][0]["metrics"][network][key] = "@"
+    (folder / "seeds.json").write_text(json.dumps(result).replace('"@"', value))
+    for script in ("visualize.py", "make_gifs.py"):
+        line = one_line_error(draw(script, folder))
+        assert line.startswith(f"error: {folder / 'seeds.json'}: ") and message in line, line
+        assert not drawn_files(folder)  # nothing drawn, not even from the good files beside it
+
+
+@pytest.mark.parametrize("script, figure", [("visualize.py", "accuracy_per_epoch.png"),
+                                            ("make_gifs.py", "student_learns_from_noise.gif")])
+def test_a_folder_where_a_figure_goes_is_one_line_before_any_drawing(script, figure, monkeypatch, tmp_path):
+    folder = tmp_path / "ghost_logit"
+    tiny_results(monkeypatch, folder)
+    (folder / figure).mkdir()
+    assert "is a folder, where a" in one_line_error(draw(script, folder))
+    assert drawn_files(folder) == [figure] and not os.listdir(folder / figure)
+
+
+@pytest.mark.parametrize("script", ["visualize.py", "make_gifs.py"])
+def test_a_results_folder_that_cannot_be_written_is_one_line_and_nothing_written(script, monkeypatch, tmp_path):
+    folder = tmp_path / "ghost_logit"
+    tiny_results(monkeypatch, folder)
+    before = sorted(os.listdir(folder))
+    result = draw(script, folder, read_only(folder))
+    os.chmod(folder, 0o755)
+    assert f"cannot write into {folder}" in one_line_error(result) and result.returncode == 1
+    assert sorted(os.listdir(folder)) == before
+
+
+def test_a_figure_set_is_written_all_or_nothing(monkeypatch, tmp_path):
+    """A failure while writing the set (the disk fills up at its second file) leaves none of it, no temporary,
+    and the figure that was there before untouched."""
+    import mnist_data
+    (tmp_path / "a.png").write_bytes(b"old")
+    real_mkstemp, calls = mnist_data.tempfile.mkstemp, []
+
+    def mkstemp_filling_up(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device", kwargs["dir"])
+        return real_mkstemp(**kwargs)
+    monkeypatch.setattr(mnist_data.tempfile, "mkstemp", mkstemp_filling_up)
+    with pytest.raises(visualize.ResultsError, match="No space left on device; nothing was written"):
+        visualize.write_all({"a.png": b"new", "b.png": b"b"}, str(tmp_path))
+    assert os.listdir(tmp_path) == ["a.png"] and (tmp_path / "a.png").read_bytes() == b"old"
+
+
+@pytest.mark.parametrize("backend, package", [("dask", "distributed"), ("ray", "ray")])
+def test_an_optional_backend_that_is_not_installed_is_refused_with_the_flags(backend, package, tmp_path):
+    if importlib.util.find_spec(package):
+        pytest.skip(f"{package} is installed here")
+    line = bad_input_message("ghost_logit_distill.py", ["--jobs", "2", "--backend", backend], tmp_path)
+    assert f"--backend {backend} needs" in line and f"pip install" in line and package in line
+
+
+def test_one_hidden_unit_trains_and_records_the_undefined_diagnostic_as_null(tmp_path):
+    """A dead hidden layer makes CKA 0/0: the run is written all the same, CKA null, the table shows '–'."""
+    out = tmp_path / "seeds.json"
+    result = run_script("ghost_logit_distill.py", ["--hidden", "1", "--n-epochs-teacher", "1", "--n-epochs-student",
+                                                   "1", "--n-noise", "512", "--quiet", "--seeds", "0", "--out",
+                                                   str(out)], env={**os.environ, "HINTON_DATA_DIR":
+                                                                   real_data_dir("mnist")})
+    assert result.returncode == 0 and not result.stderr, result.stderr
+    metrics = json.loads(out.read_text())["groups"][0]["runs"][0]["metrics"]
+    assert any(m["cka_to_teacher"] is None for m in metrics.values())
+    assert visualize.diagnostic_mean([0.5, None]) == "–" and visualize.diagnostic_mean([0.5, 0.7]) == "0.60"
 
 
 # --- 6. Ctrl-C ---------------------------------------------------------------------------------

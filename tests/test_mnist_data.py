@@ -211,6 +211,25 @@ def test_check_cli_reports_missing_files_in_one_line_without_traceback(tmp_path)
     assert len(errors) == 1 and "mnist files missing" in errors[0] and "download: switched off" in errors[0]
 
 
+@pytest.mark.parametrize("args, code, message", [
+    (["--check", "--data-dir", ""], 1, "error: --data-dir '' names no folder"),
+    (["--check", "--dataset", "kmnist"], 2, "argument --dataset: invalid choice: 'kmnist'"),
+    (["--check", "--frobnicate"], 2, "unrecognized arguments: --frobnicate"),
+    ([], 2, "the following arguments are required: --check"),
+])
+def test_check_cli_bad_input_is_one_line_and_a_nonzero_exit(args, code, message, tmp_path):
+    """An empty --data-dir is a folder named but missing, not "not given"; a bad flag is one line, not a usage dump."""
+    result = run_cli(*args, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    assert result.returncode == code and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and message in result.stderr, result.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_an_empty_data_dir_is_an_error_in_every_script_too(tmp_path):
+    with pytest.raises(mnist_data.DataError, match="--data-dir '' names no folder"):
+        mnist_data.load_mnist("mnist", data_dir="")
+
+
 def test_cache_entry_that_is_a_directory_is_ignored(tiny, tmp_path, capsys):
     folder = write_files(tmp_path / "data", tiny, gz=True)
     os.makedirs(os.path.join(mnist_data.cache_dir("tiny"), "train-labels-idx1-ubyte"))
