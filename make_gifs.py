@@ -1,5 +1,6 @@
 """Animated GIFs drawn from the committed results JSON alone (never by retraining).
 
+    python make_gifs.py                 # every experiment's GIF, each into its viz/<experiment>/
     python make_gifs.py ghost_logit     # viz/ghost_logit/student_learns_from_noise.gif
     python make_gifs.py omitted_class   # viz/omitted_class/student_learns_threes.gif
 
@@ -13,7 +14,7 @@ import os
 import numpy as np
 
 from runs import Parser, cli
-from visualize import VIZ, ResultsError, check_writable, drawn, load, write_all
+from visualize import ResultsError, draw_sets, load
 
 MAX_BYTES = 1_000_000
 
@@ -141,13 +142,14 @@ GIFS = {"ghost_logit": ghost_logit_gif, "omitted_class": omitted_class_gif, "sub
 
 def main(argv=None):
     parser = Parser(description="Make GIFs from the results JSON.")
-    parser.add_argument("experiment", choices=sorted(GIFS))
+    parser.add_argument("experiment", nargs="?", choices=sorted(GIFS),
+                        help="make this experiment's GIF (default: every experiment's)")
     parser.add_argument("--results", metavar="DIR",
                         help="folder of its results JSON, relative to the working directory (default: viz/<experiment>)")
     args = parser.parse_args(argv)
-    folder = args.results or os.path.join(VIZ, args.experiment)
-    check_writable(folder, ".gif")
-    write_all(drawn("GIF", folder, lambda: GIFS[args.experiment](folder)), folder)
+    if args.results and not args.experiment:
+        parser.error("--results is one experiment's folder: name the experiment too")
+    draw_sets("GIF", GIFS, args.experiment, args.results, ".gif")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Figures and README tables, drawn from the committed results JSON alone (never by retraining).
 
+    python visualize.py                    # every experiment's PNGs, each into its viz/<experiment>/
     python visualize.py ghost_logit        # PNGs into viz/ghost_logit/ (--results DIR for another folder)
     python visualize.py --readme           # regenerate every generated block in the README and the notes
 
@@ -903,25 +904,36 @@ def write_all(files, folder=""):
 FIGURES = {"ghost_logit": ghost_figures, "omitted_class": omitted_figures, "subclass": subclass_figures}
 
 
+def draw_sets(what, drawers, experiment, results, suffix):
+    """Draw ``experiment``'s set of ``what`` (every experiment's, if none is named) with ``drawers``
+    ({experiment: folder -> {file name: bytes}}) and write them all or nothing, each into its results folder."""
+    folders = {name: results or os.path.join(VIZ, name) for name in ([experiment] if experiment else sorted(drawers))}
+    for folder in folders.values():
+        check_writable(folder, suffix)
+    files = {}
+    for name, folder in folders.items():
+        drawn_set = drawn(what, folder, lambda: drawers[name](folder))
+        files.update({os.path.join(folder, file): data for file, data in drawn_set.items()})
+    write_all(files)
+
+
 def main(argv=None):
     parser = Parser(description="Draw figures and README tables from the results JSON.")
-    parser.add_argument("experiment", nargs="?", choices=sorted(FIGURES), help="draw this experiment's figures")
+    parser.add_argument("experiment", nargs="?", choices=sorted(FIGURES),
+                        help="draw this experiment's figures (default: every experiment's, unless --readme alone)")
     parser.add_argument("--results", metavar="DIR",
                         help="folder of its results JSON, relative to the working directory "
                              "(default: viz/<experiment>)")
     parser.add_argument("--readme", action="store_true",
                         help="regenerate the tables of README.md and the notes files (viz/*/README.md) from the JSON")
     args = parser.parse_args(argv)
-    if not args.experiment and not args.readme:
-        parser.error("name an experiment and/or --readme")
-    folder = args.experiment and (args.results or os.path.join(VIZ, args.experiment))
-    if args.experiment:
-        check_writable(folder, ".png")
+    if args.results and not args.experiment:
+        parser.error("--results is one experiment's folder: name the experiment too")
     if args.readme:
         for path in doc_files():
             check_writable(os.path.dirname(path), ".md")
-    if args.experiment:
-        write_all(drawn("figures", folder, lambda: FIGURES[args.experiment](folder)), folder)
+    if args.experiment or not args.readme:
+        draw_sets("figures", FIGURES, args.experiment, args.results, ".png")
     if args.readme:
         update_readme()
 

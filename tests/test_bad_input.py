@@ -168,6 +168,31 @@ def test_malformed_results_are_one_line_and_no_figure_is_rewritten(content, mess
     assert not list(folder.glob("*.gif"))
 
 
+def test_with_no_experiment_named_every_experiment_is_drawn_and_each_file_said(monkeypatch, tmp_path, capsys):
+    viz = tmp_path / "viz"
+    for script, (module, flags) in TINY.items():
+        monkeypatch.setattr(module, "load_mnist", fake_mnist)
+        extra = ["--cache-dir", str(tmp_path / "teachers"), "--eval-every", "1"] if module is oc else []
+        module.main(flags + extra + ["--seeds", "0", "1", "--quiet", "--out",
+                                     str(viz / module.EXPERIMENT.name / "seeds.json")])
+    monkeypatch.setattr(visualize, "VIZ", str(viz))
+    capsys.readouterr()
+    visualize.main([])
+    make_gifs.main([])
+    said = capsys.readouterr().out.splitlines()
+    for name in ("subclass", "omitted_class", "ghost_logit"):
+        drawn = sorted(f for f in os.listdir(viz / name) if not f.endswith(".json"))
+        assert any(f.endswith(".png") for f in drawn) and sum(f.endswith(".gif") for f in drawn) == 1, (name, drawn)
+        assert {f"wrote {viz / name / f}" for f in drawn} <= set(said)
+
+
+@pytest.mark.parametrize("script", ["visualize.py", "make_gifs.py"])
+def test_a_results_folder_needs_its_experiment_named(script, tmp_path):
+    result = run_script(script, ["--results", str(tmp_path)])
+    assert "--results is one experiment's folder: name the experiment too" in one_line_error(result)
+    assert result.returncode == 2 and not os.listdir(tmp_path)
+
+
 def test_results_folder_is_relative_to_the_working_directory(monkeypatch, tmp_path):
     tiny_results(monkeypatch, tmp_path / "runs" / "ghost_logit")
     monkeypatch.chdir(tmp_path)
