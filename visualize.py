@@ -574,6 +574,34 @@ def omitted_correction_table(groups):
     return "\n".join(rows)
 
 
+def omitted_frontier_table(validation):
+    """Seconds a seed against quality, one row per recipe screened on validation with the margin rule
+    recorded (``validation``: omitted_groups' validation groups; teacher screens left out): every run's
+    omitted digit, seed and rule-fitted correction pooled, the worst of them against the paper's lines."""
+    recipes = {}
+    for name, result, group in validation:
+        c = group["config"]
+        if c["n_epochs_student"] == 1 or "margin" not in group["runs"][0].get("bias", {}).get("by_rule", {}):
+            continue
+        key = (c["teacher_hidden"], c["n_epochs_teacher"], c["n_epochs_student"], c["batch_size"], c["lr"])
+        recipes.setdefault(key, []).extend((r, c["omit"], result["environment"]["cpu"]) for r in group["runs"])
+    rows = [f"| recipe: teacher, epochs (teacher + student), batch, lr | seeds | omitted | seconds a seed "
+            f"(BLAS threads, CPU) | errors after, worst run | omitted correct after, worst run | runs with "
+            f"≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} % |", "|---|---|---|---|---|---|---|"]
+    for (hidden, epochs_teacher, epochs_student, batch, lr), runs in sorted(
+            recipes.items(), key=lambda item: seconds_per_seed([r for r, _, _ in item[1]])):
+        after = [r["bias"]["by_rule"]["margin"]["metrics_after"] for r, _, _ in runs]
+        machines = sorted({f"{r['blas_threads']}, {cpu}" for r, _, cpu in runs})
+        rows.append(f"| 2x{hidden}, {epochs_teacher} + {epochs_student}, {batch}, {lr:g} | "
+                    f"{', '.join(sorted({str(r['seed']) for r, _, _ in runs}))} | "
+                    f"{', '.join(sorted({''.join(map(str, omit)) for _, omit, _ in runs}))} | "
+                    f"{seconds_per_seed([r for r, _, _ in runs]):.0f} ({'; '.join(machines)}) | "
+                    f"{max(a['errors'] for a in after)} | {pct(min(a['omitted_acc'] for a in after))} % | "
+                    f"{sum(a['errors'] <= ERRORS_LINE and a['omitted_acc'] >= OMITTED_LINE for a in after)} "
+                    f"of {len(after)} |")
+    return "\n".join(rows)
+
+
 def compression_rows(folder):
     """(group, who) for each row of the compression table whose test file exists in ``folder``."""
     for name, who_list in OMITTED_COMPRESSION:
@@ -840,6 +868,7 @@ def readme_blocks():
         blocks["omitted-compression"] = omitted_compression_table(table)
         blocks["omitted-validation"] = omitted_validation_table(validation, table)
         blocks["omitted-correction"] = omitted_correction_table(every)
+        blocks["omitted-frontier"] = omitted_frontier_table(validation)
     return blocks
 
 

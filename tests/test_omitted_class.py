@@ -302,6 +302,28 @@ def test_correction_table_counts_the_seeds_some_offset_of_the_sweep_puts_within_
     assert row.endswith("| – | 0 / 0 / – of 2 | mass | 1 of 2 |")  # no margin rule in this (older) file
 
 
+def test_frontier_pools_a_recipes_runs_and_counts_those_within_both_lines():
+    """Two files of one recipe (3 omitted; 5 and 8 omitted) make one row, its worst run against the lines;
+    a teacher screen (one student epoch) and a file without the margin rule make none; fastest first."""
+    def run(seed, errors, omitted_acc, seconds):
+        margin = {"metrics_after": {"errors": errors, "omitted_acc": omitted_acc}}
+        return {"seed": seed, "blas_threads": 1, "bias": {"by_rule": {"margin": margin}},
+                "timings": {"teacher_train_s": seconds, "student_s": 100.0, "bias_s": 2.0}}
+
+    def group(omit, runs, hidden=800, student_epochs=50):
+        return {"config": {"teacher_hidden": hidden, "n_epochs_teacher": 50, "n_epochs_student": student_epochs,
+                           "batch_size": 256, "lr": 2e-3, "omit": omit}, "runs": runs}
+    result = {"environment": {"cpu": "CPU"}}
+    validation = [("a.json", result, group([3], [run(105, 109, 0.986, 200.0), run(106, 110, 0.99, 200.0)])),
+                  ("b.json", result, group([5], [run(105, 100, 0.985, 200.0)])),
+                  ("c.json", result, group([3], [run(105, 90, 0.99, 900.0)], hidden=1200)),
+                  ("screen.json", result, group([3], [run(105, 400, 0.8, 100.0)], student_epochs=1)),
+                  ("old.json", result, {**group([3], []), "runs": [{"bias": {"by_rule": {"mass": {}}}}]})]
+    rows = visualize.omitted_frontier_table(validation).splitlines()[2:]
+    assert rows == ["| 2x800, 50 + 50, 256, 0.002 | 105, 106 | 3, 5 | 302 (1, CPU) | 110 | 98.5 % | 1 of 3 |",
+                    "| 2x1200, 50 + 50, 256, 0.002 | 105 | 3 | 1002 (1, CPU) | 90 | 99.0 % | 1 of 1 |"]
+
+
 def test_eval_every_changes_what_is_scored_and_nothing_that_is_trained(monkeypatch, tmp_path):
     """Scoring reads no random numbers: the networks, their losses and the final metrics are the same
     whether every epoch is scored or only the last; the history holds scores only where asked."""
