@@ -18,6 +18,7 @@ a 3 is matched to the frequency of 3s (--correction mass).
 
     python omitted_class_distill.py                       # omit 3, seed 0 (the default recipe)
     python omitted_class_distill.py --preset long         # the same recipe by name, every epoch scored
+    python omitted_class_distill.py --preset fast         # the best recipe within 300 s a seed on two cores
     python omitted_class_distill.py --preset public       # the public numpy script's recipe
     python omitted_class_distill.py --omit none --baseline --seeds 0 1 2   # the compression table
     python omitted_class_distill.py --keep 7 8            # transfer set of only 7s and 8s
@@ -73,6 +74,11 @@ PRESETS = {
     # The 2x1200 teacher trained for 100 epochs and the student for 80, batch 128, lr 1e-3, scored after
     # every epoch: the recipe behind the committed reports, kept by name whatever the default becomes.
     "long": LONG,
+    # The best recipe screened that takes at most 300 s a seed on two cores (two BLAS threads, the teacher
+    # trained afresh): a 2x800 teacher for 20 epochs and the student for 55, batch 256, lr 2e-3; chosen on
+    # validation seeds 105-106 by a rule fixed beforehand; far from the paper's numbers (135-140 errors).
+    "fast": {"teacher_hidden": 800, "n_epochs_teacher": 20, "n_epochs_student": 55, "batch_size": 256, "lr": 2e-3,
+             "eval_every": 0},
     # The public numpy reproduction's recipe: 12 teacher epochs, 20 student epochs, no dropout, no
     # rotation, constant learning rate, the transfer set as it is; the mass correction reported, as
     # in the committed run of this preset (public_seed0.json) and at commit 64705c9.

@@ -355,3 +355,16 @@ def test_long_preset_is_the_recipe_of_the_committed_report(capsys):
     for key, value in oc.LONG.items():
         assert f"long: {value}" in text, key
     assert oc.parse_args(["--preset", "long", "--n-epochs-student", "7"]).n_epochs_student == 7
+
+
+def test_fast_preset_is_the_screened_recipe_and_round_trips_through_help(capsys):
+    """--preset fast sets the recipe of the validation file that chose it, and --help lists its values."""
+    with open(os.path.join(ROOT, "viz", "omitted_class", "validation_fast_300s_teacher20_seeds.json")) as f:
+        recorded = json.load(f)["config"]
+    args = vars(oc.parse_args(["--preset", "fast"]))
+    assert {key: args[key] for key in oc.PRESETS["fast"]} == {key: recorded[key] for key in oc.PRESETS["fast"]}
+    with pytest.raises(SystemExit):
+        oc.parse_args(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for key, value in oc.PRESETS["fast"].items():
+        assert f"fast: {value}" in text, key
