@@ -48,9 +48,8 @@ import time
 import numpy as np
 
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, softmax
-from runs import Parser, environment, save_json
+from runs import OPENBLAS_ENV, Parser, environment, save_json
 
-OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # what a machine's environment may set for OpenBLAS
 
 WORKLOADS = {
     "W1": {"sizes": [784, 256, 10], "batch": 128, "n": 60000, "loss": "ce"},

@@ -54,6 +54,7 @@ import numpy as np
 from mnist_data import DATASETS, ENV_VAR, DataError, Parser, write_atomically
 
 RESULTS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viz")
+OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # what a machine's environment may set for OpenBLAS
 BACKEND_PACKAGES = {"dask": ("dask", "distributed"), "ray": ("ray",)}  # the optional --backend choices, what they import
 NOT_CONFIG = {"seeds", "sweep", "out", "quiet", "data_dir", "jobs", "backend"}  # how a run is made, not what
 
@@ -497,8 +498,7 @@ def environment():
     return {"python": platform.python_version(), "numpy": np.__version__,
             "blas": f"{build.get('name', '?')} {build.get('version', '?')}",
             "blas_core": blas.get("architecture"), "blas_threads": blas.get("num_threads"),
-            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
-            "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE"), "cpu": cpu, "n_cpus": os.cpu_count(),
+            **{name: os.environ.get(name) for name in OPENBLAS_ENV}, "cpu": cpu, "n_cpus": os.cpu_count(),
             "platform": platform.platform()}
 
 

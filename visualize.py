@@ -826,9 +826,10 @@ def seconds_per_seed(runs):
 DEFAULT_REPORTS = [("subclass", "seeds.json"), ("omitted_class", "seeds.json"), ("ghost_logit", "seeds.json")]
 
 
-def performance_summary(bench):
+def performance_summary(bench, openblas_settings):
     """README's one performance table: each experiment's default report, seconds per seed, and numpy's epoch
-    time over PyTorch's for each benchmark workload (``bench``: the benchmark's results)."""
+    time over PyTorch's for each benchmark workload (``bench``: the benchmark's results; ``openblas_settings``:
+    what its environment set for OpenBLAS, as the benchmark's own table says it)."""
     rows = ["| experiment, default recipe | seeds | seconds per seed | BLAS threads a run |", "|---|---|---|---|"]
     for name, file in DEFAULT_REPORTS:
         result = load(os.path.join(VIZ, name), file, name)
@@ -844,15 +845,16 @@ def performance_summary(bench):
                     f"{row['numpy_s']:.2f} | {torch} |")
     env = bench["environment"]
     rows += ["", f"Benchmark machine: {env['cpu']}, {env['n_cpus']} cores, {env['blas']}, kernel {env['blas_core']} "
-                 f"(OPENBLAS_CORETYPE={env.get('OPENBLAS_CORETYPE')}); PyTorch {bench['torch'] or 'not installed'}."]
+                 f"({openblas_settings}); PyTorch {bench['torch'] or 'not installed'}."]
     return "\n".join(rows)
 
 
 def readme_blocks():
     """Every generated block of the README and the notes: {name: text}."""
-    from bench_mlp import markdown_table
+    from bench_mlp import markdown_table, openblas_env
     bench = load(os.path.join(VIZ, "bench"), "bench_mlp.json")
-    blocks = {"bench": markdown_table(bench), "performance": performance_summary(bench)}
+    blocks = {"bench": markdown_table(bench),
+              "performance": performance_summary(bench, openblas_env(bench["environment"]))}
     if os.path.exists(os.path.join(VIZ, "ghost_logit", "seeds.json")):
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-sweeps"] = ghost_sweep_table()
@@ -919,14 +921,13 @@ def check_writable(folder, suffix):
         raise ResultsError(f"cannot write into {folder}: {err.strerror}") from None
 
 
-def write_all(files, folder=""):
-    """Write {file name: bytes} into ``folder`` all or nothing, and say each file written."""
-    paths = {os.path.join(folder, name): data for name, data in files.items()}
+def write_all(files):
+    """Write {path: bytes} all or nothing, and say each file written."""
     try:
-        write_all_or_nothing(paths)
+        write_all_or_nothing(files)
     except OSError as err:
-        raise ResultsError(f"cannot write {err.filename or folder}: {err.strerror}; nothing was written") from None
-    for path in paths:
+        raise ResultsError(f"cannot write {err.filename}: {err.strerror}; nothing was written") from None
+    for path in files:
         print(f"wrote {path}")
 
 

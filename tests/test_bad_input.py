@@ -269,7 +269,7 @@ def test_a_figure_set_is_written_all_or_nothing(monkeypatch, tmp_path):
         return real_mkstemp(**kwargs)
     monkeypatch.setattr(mnist_data.tempfile, "mkstemp", mkstemp_filling_up)
     with pytest.raises(visualize.ResultsError, match="No space left on device; nothing was written"):
-        visualize.write_all({"a.png": b"new", "b.png": b"b"}, str(tmp_path))
+        visualize.write_all({str(tmp_path / "a.png"): b"new", str(tmp_path / "b.png"): b"b"})
     assert os.listdir(tmp_path) == ["a.png"] and (tmp_path / "a.png").read_bytes() == b"old"
 
 
