@@ -511,6 +511,11 @@ ERRORS_LINE = PAPER_OMITTED_3["after"]
 OMITTED_LINE = round(1 - PAPER_OMITTED_3["threes_wrong_after"] / PAPER_OMITTED_3["threes"], 3)  # 98.6 %
 
 
+def teacher_screen(config):
+    """A run whose students trained one epoch screened its teacher: the students only finished the run."""
+    return config["n_epochs_student"] == 1
+
+
 def omitted_main_table(files, paper=False):
     """One row per group of each of ``files`` ([(file name, label)]) in the omitted-class folder: test errors
     before and after the correction, the worst seed after it, and how many seeds reach the paper's numbers;
@@ -552,7 +557,7 @@ def omitted_correction_table(groups):
     for it): errors and omitted digits correct after each, and how many seeds are within both lines
     (at most 109 errors, at least 98.6 % of the omitted digit); last, how many seeds some offset of
     the bias sweep would put within both, an offset tuned on the evaluated split itself (a
-    diagnostic, not a rule: do the students know the digit?)."""
+    diagnostic, not a rule: do the students know the digit?).  Teacher screens are left out."""
     rows = ["| file, split | seeds | omitted | teacher: omitted correct | "
             + " | ".join(f"{rule} rule: offset, errors after, omitted correct after" for rule in CORRECTION_RULES)
             + f" | seeds with ≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} % ({' / '.join(CORRECTION_RULES)})"
@@ -560,7 +565,7 @@ def omitted_correction_table(groups):
             "|---" * (7 + len(CORRECTION_RULES)) + "|"]
     for name, _, group in groups:
         runs = group["runs"]
-        if not runs or "by_rule" not in runs[0].get("bias", {}):
+        if not runs or "by_rule" not in runs[0].get("bias", {}) or teacher_screen(group["config"]):
             continue
         cells, within = [], []
         for rule in CORRECTION_RULES:
@@ -592,7 +597,7 @@ def omitted_frontier_table(validation):
     recipes = {}
     for name, result, group in validation:
         c = group["config"]
-        if c["n_epochs_student"] == 1 or "margin" not in group["runs"][0].get("bias", {}).get("by_rule", {}):
+        if teacher_screen(c) or "margin" not in group["runs"][0].get("bias", {}).get("by_rule", {}):
             continue
         key = (c["teacher_hidden"], c["n_epochs_teacher"], c["n_epochs_student"], c["batch_size"], c["lr"])
         recipes.setdefault(key, []).extend((r, c["omit"], result["environment"]["cpu"]) for r in group["runs"])
@@ -677,8 +682,7 @@ def teacher_augmentation(config):
 def omitted_validation_table(validation, table):
     """The recipes compared on the validation split: every group of every validation_*.json (but those
     with a compression-table recipe, shown beside its test numbers; ``table``: compression_twins);
-    with nothing omitted, the omitted-class columns are '-'.  A run whose students trained one epoch
-    was a teacher screen (the students only finished the run): its teacher columns only."""
+    with nothing omitted, the omitted-class columns are '-'; a teacher screen has its teacher columns only."""
     rows = ["| recipe (on the validation split) | seeds | omitted | teacher: width, epochs, dropout in / hidden, "
             "max-norm, rotation | student: T, hard weight, transfer jitter, epochs | batch, lr | teacher errors | "
             "student errors | omitted correct | errors after | omitted correct after | teacher seconds |",
@@ -690,7 +694,7 @@ def omitted_validation_table(validation, table):
         c, s, runs = group["config"], group["summary"], group["runs"]
         label = (f"{c['preset']}, {result['sweep']} = {group['sweep_value']}" if result["sweep"]
                  else f"{c['preset']} (`{name}`)")
-        screen = c["n_epochs_student"] == 1
+        screen = teacher_screen(c)
         label += " (teacher screen)" if screen else ""
         shown = {} if screen else s  # the student numbers shown
         student, after = (errors(shown[key]) if key in shown else "-" for key in ("student_errors", "corrected_errors"))

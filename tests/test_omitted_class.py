@@ -288,18 +288,21 @@ def test_progress_lines_name_the_split_they_measure(monkeypatch, tmp_path, capsy
 
 
 def test_correction_table_counts_the_seeds_some_offset_of_the_sweep_puts_within_both_lines():
-    """One seed meets both lines at one offset of its sweep (not at the fitted one), one never does."""
+    """One seed meets both lines at one offset of its sweep (not at the fitted one), one never does; a teacher
+    screen (students of one epoch) has no row."""
     fit = {"offsets": [2.0], "metrics_after": {"errors": 120, "omitted_acc": 0.97}}
 
     def run(seed, errors, omitted_acc):
         return {"seed": seed, "metrics": {"teacher": {"omitted_acc": 0.99}},
                 "bias": {"rule": "mass", "by_rule": {"mass": fit, "count": fit},
                          "sweep": {"errors": errors, "omitted_acc": omitted_acc}}}
-    group = {"config": {"eval_on": "validation", "omit": [8]},
+    group = {"config": {"eval_on": "validation", "omit": [8], "n_epochs_student": 40},
              "runs": [run(100, [100, 105, 115], [0.98, 0.987, 0.99]),   # +: 105 errors, 98.7 %
                       run(101, [100, 108, 115], [0.98, 0.985, 0.99])]}  # 98.5 % at 108, 115 errors at 99 %
     row = visualize.omitted_correction_table([("v.json", None, group)]).splitlines()[2]
     assert row.endswith("| – | 0 / 0 / – of 2 | mass | 1 of 2 |")  # no margin rule in this (older) file
+    screen = {**group, "config": {**group["config"], "n_epochs_student": 1}}
+    assert len(visualize.omitted_correction_table([("v.json", None, screen)]).splitlines()) == 2
 
 
 def test_frontier_pools_a_recipes_runs_and_counts_those_within_both_lines():
