@@ -841,10 +841,11 @@ def seconds_per_seed(runs):
 DEFAULT_REPORTS = [("subclass", "seeds.json"), ("omitted_class", "seeds.json"), ("ghost_logit", "seeds.json")]
 
 
-def performance_summary(bench, openblas_settings):
+def performance_summary(bench):
     """README's one performance table: each experiment's default report, seconds per seed, and numpy's epoch
-    time over PyTorch's for each benchmark workload (``bench``: the benchmark's results; ``openblas_settings``:
-    what its environment set for OpenBLAS, as the benchmark's own table says it)."""
+    time over PyTorch's for each benchmark workload (``bench``: the benchmark's results), and its machine with
+    what its environment set for OpenBLAS, as the benchmark's own table says it."""
+    from bench_mlp import openblas_env
     rows = ["| experiment, default recipe | seeds | seconds per seed | BLAS threads a run |", "|---|---|---|---|"]
     for name, file in DEFAULT_REPORTS:
         result = load(os.path.join(VIZ, name), file, name)
@@ -860,16 +861,15 @@ def performance_summary(bench, openblas_settings):
                     f"{row['numpy_s']:.2f} | {torch} |")
     env = bench["environment"]
     rows += ["", f"Benchmark machine: {env['cpu']}, {env['n_cpus']} cores, {env['blas']}, kernel {env['blas_core']} "
-                 f"({openblas_settings}); PyTorch {bench['torch'] or 'not installed'}."]
+                 f"({openblas_env(env)}); PyTorch {bench['torch'] or 'not installed'}."]
     return "\n".join(rows)
 
 
 def readme_blocks():
     """Every generated block of the README and the notes: {name: text}."""
-    from bench_mlp import markdown_table, openblas_env
+    from bench_mlp import markdown_table
     bench = load(os.path.join(VIZ, "bench"), "bench_mlp.json")
-    blocks = {"bench": markdown_table(bench),
-              "performance": performance_summary(bench, openblas_env(bench["environment"]))}
+    blocks = {"bench": markdown_table(bench), "performance": performance_summary(bench)}
     if os.path.exists(os.path.join(VIZ, "ghost_logit", "seeds.json")):
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-sweeps"] = ghost_sweep_table()
@@ -941,7 +941,8 @@ def write_all(files):
     try:
         write_all_or_nothing(files)
     except OSError as err:
-        raise ResultsError(f"cannot write {err.filename}: {err.strerror}; nothing was written") from None
+        where = err.filename or ", ".join(sorted({os.path.dirname(path) for path in files}))  # a full disk: no file
+        raise ResultsError(f"cannot write {where}: {err.strerror}; nothing was written") from None
     for path in files:
         print(f"wrote {path}")
 

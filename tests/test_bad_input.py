@@ -4,6 +4,7 @@ malformed results and Ctrl-C each stop with one line, a non-zero exit and nothin
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -255,9 +256,10 @@ def test_a_results_folder_that_cannot_be_written_is_one_line_and_nothing_written
     assert sorted(os.listdir(folder)) == before
 
 
-def test_a_figure_set_is_written_all_or_nothing(monkeypatch, tmp_path):
+@pytest.mark.parametrize("named", [True, False])  # the error names the folder (mkstemp) or nothing (a write)
+def test_a_figure_set_is_written_all_or_nothing(monkeypatch, tmp_path, named):
     """A failure while writing the set (the disk fills up at its second file) leaves none of it, no temporary,
-    and the figure that was there before untouched."""
+    and the figure that was there before untouched; the message names where it failed."""
     import mnist_data
     (tmp_path / "a.png").write_bytes(b"old")
     real_mkstemp, calls = mnist_data.tempfile.mkstemp, []
@@ -265,10 +267,11 @@ def test_a_figure_set_is_written_all_or_nothing(monkeypatch, tmp_path):
     def mkstemp_filling_up(**kwargs):
         calls.append(kwargs)
         if len(calls) == 2:
-            raise OSError(28, "No space left on device", kwargs["dir"])
+            raise OSError(28, "No space left on device", *([kwargs["dir"]] if named else []))
         return real_mkstemp(**kwargs)
     monkeypatch.setattr(mnist_data.tempfile, "mkstemp", mkstemp_filling_up)
-    with pytest.raises(visualize.ResultsError, match="No space left on device; nothing was written"):
+    with pytest.raises(visualize.ResultsError, match=re.escape(f"cannot write {tmp_path}: No space left on device; "
+                                                               "nothing was written")):
         visualize.write_all({str(tmp_path / "a.png"): b"new", str(tmp_path / "b.png"): b"b"})
     assert os.listdir(tmp_path) == ["a.png"] and (tmp_path / "a.png").read_bytes() == b"old"
 

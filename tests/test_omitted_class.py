@@ -344,33 +344,25 @@ def test_eval_every_changes_what_is_scored_and_nothing_that_is_trained(monkeypat
     assert ["test_errors" in h for h in last["history"]["teacher"]] == [False, True]
 
 
-def test_long_preset_is_the_recipe_of_the_committed_report(capsys):
-    """--preset long sets the recipe that made the committed test report, and --help says so."""
-    with open(os.path.join(ROOT, "viz", "omitted_class", "seeds.json")) as f:
+@pytest.mark.parametrize("preset, file, unrecorded", [
+    ("long", "seeds.json", {"eval_every"}),  # the committed test report, older than the flag: it scored every epoch
+    ("fast", "validation_fast_300s_teacher20_seeds.json", set())])  # the validation file that chose it
+def test_a_preset_is_the_recipe_of_its_file_and_round_trips_through_help(capsys, preset, file, unrecorded):
+    """--preset long sets the recipe that made the committed test report, --preset fast the one of the validation
+    file that chose it; --help lists their values, and a flag given after the preset wins."""
+    with open(os.path.join(ROOT, "viz", "omitted_class", file)) as f:
         recorded = json.load(f)["config"]
-    args = vars(oc.parse_args(["--preset", "long"]))
-    assert {key: args[key] for key in oc.LONG if key in recorded} == {key: recorded[key] for key in oc.LONG
-                                                                        if key in recorded}
-    assert set(oc.LONG) - set(recorded) == {"eval_every"}  # older than the flag; it scored every epoch
+    values = oc.PRESETS[preset]
+    args = vars(oc.parse_args(["--preset", preset]))
+    assert {key: args[key] for key in values if key in recorded} == {key: recorded[key] for key in values
+                                                                       if key in recorded}
+    assert set(values) - set(recorded) == unrecorded
     with pytest.raises(SystemExit):
         oc.parse_args(["--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for key, value in oc.LONG.items():
-        assert f"long: {value}" in text, key
-    assert oc.parse_args(["--preset", "long", "--n-epochs-student", "7"]).n_epochs_student == 7
-
-
-def test_fast_preset_is_the_screened_recipe_and_round_trips_through_help(capsys):
-    """--preset fast sets the recipe of the validation file that chose it, and --help lists its values."""
-    with open(os.path.join(ROOT, "viz", "omitted_class", "validation_fast_300s_teacher20_seeds.json")) as f:
-        recorded = json.load(f)["config"]
-    args = vars(oc.parse_args(["--preset", "fast"]))
-    assert {key: args[key] for key in oc.PRESETS["fast"]} == {key: recorded[key] for key in oc.PRESETS["fast"]}
-    with pytest.raises(SystemExit):
-        oc.parse_args(["--help"])
-    text = " ".join(capsys.readouterr().out.split())
-    for key, value in oc.PRESETS["fast"].items():
-        assert f"fast: {value}" in text, key
+    for key, value in values.items():
+        assert f"{preset}: {value}" in text, key
+    assert oc.parse_args(["--preset", preset, "--n-epochs-student", "7"]).n_epochs_student == 7
 
 
 def test_main_table_opens_with_the_papers_row_and_its_lines():
