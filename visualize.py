@@ -484,6 +484,8 @@ def subclass_sweep_table():
 # ----------------------------------------------------------------------------
 
 OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (`--preset public`)"),
+                ("fast_seeds.json", "fast recipe (`--preset fast`)"),
+                ("fast_sweep_omit.json", "fast recipe (`--preset fast`)"),
                 ("seeds.json", "**default recipe**"), ("sweep_omit.json", "**default recipe**")]
 OMITTED_MORE = [("student40_seeds.json", "the default recipe with the student trained half as long"),
                 ("keep78_seeds.json", "transfer set of only 7s and 8s")]
