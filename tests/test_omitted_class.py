@@ -371,3 +371,16 @@ def test_main_table_opens_with_the_papers_row_and_its_lines():
     assert paper.startswith("| the paper (Hinton et al. 2015), 3 |")
     assert "| **109** | **98.6 %** |" in paper and "| 206 | 86.8 % |" in paper
     assert (visualize.ERRORS_LINE, visualize.OMITTED_LINE) == (109, 0.986)
+
+
+def test_headline_table_puts_the_fast_and_the_default_recipe_side_by_side_for_each_omitted_digit():
+    """The README's omitted-class table: after the paper's row, the public recipe's, then --preset fast and the
+    default for 3, 5 and 8 omitted, each with its seconds a seed, all from the committed test reports."""
+    table = visualize.omitted_main_table(visualize.OMITTED_MAIN, paper=True)
+    rows = [row.split(" | ") for row in table.splitlines()[2:]]
+    assert [row[0] for row in rows] == (
+        ["| the paper (Hinton et al. 2015), 3", "| public numpy recipe (`--preset public`), 3"]
+        + [f"| fast recipe (`--preset fast`), {d}" for d in (3, 5, 8)]
+        + [f"| **default recipe**, {d}" for d in (3, 5, 8)])
+    assert [row[1] for row in rows[2:]] == ["2x800, 20 + 55"] * 3 + ["2x1200, 100 + 80"] * 3
+    assert all(row[2] == "5" and float(row[-1].rstrip(" |")) > 0 for row in rows[2:])
