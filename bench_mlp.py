@@ -48,7 +48,7 @@ import time
 import numpy as np
 
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, softmax
-from runs import OPENBLAS_ENV, Parser, environment, save_json
+from runs import OPENBLAS_ENV, Parser, check_out, cli, environment, save_json
 
 
 WORKLOADS = {
@@ -379,6 +379,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
+    if args.out:
+        check_out(args.out)  # before the minutes of timing, not after
     results = run_benchmark(args.workloads, args.repeats, args.naive, not args.no_torch)
     if args.pipelines is not None:
         results["pipelines"] = time_pipelines(args.pipelines or list(PIPELINES))
@@ -392,4 +394,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli(main)

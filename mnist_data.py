@@ -28,10 +28,12 @@ file; scripts print it and exit non-zero.
 """
 
 import argparse
+import errno
 import gzip
 import hashlib
 import http.client
 import os
+import stat
 import struct
 import sys
 import tempfile
@@ -216,10 +218,13 @@ def _verify(data, name, expected, source):
 
 def _read_cached(cache, name, expected):
     """The verified cached copy, or None.  A cached copy that cannot be read or fails the
-    check only costs speed: it is removed (or, if that fails too, ignored) with a warning."""
+    check only costs speed: it is removed (or, if that fails too, ignored) with a warning.
+    Something else where the copy should be (a device, a FIFO, a folder) is never read,
+    removed or replaced: it stops the run, named."""
     path = os.path.join(cache, name)
     if not os.path.lexists(path):
         return None
+    refuse_special(path, "the data cache holds only verified copies of the IDX files")
     try:
         data = _read(path)
         _verify(data, name, expected, path)
@@ -245,6 +250,7 @@ def _read_local(folder, dataset, name, expected):
 
 
 def _read(path):
+    refuse_special(path, "--data-dir must hold the IDX files themselves")
     try:
         with open(path, "rb") as f:
             return f.read()
@@ -253,6 +259,7 @@ def _read(path):
 
 
 def _decompress(path):
+    refuse_special(path, "--data-dir must hold the IDX files themselves")
     try:
         with gzip.open(path, "rb") as f:
             return f.read()
@@ -287,6 +294,32 @@ def _download(mirrors, cache, name, expected):
     return None, errors
 
 
+def special_file(path):
+    """What stands at ``path`` if it is not a regular file: "a folder", "a device", "a FIFO", "a socket",
+    "a symlink to a device" and so on, "a broken symlink"; None for a regular file or nothing at all.  Nothing here
+    ever reads one (a FIFO blocks, a device never ends) or replaces one (a rename over /dev/null would
+    remove the machine's /dev/null)."""
+    if not os.path.lexists(path):
+        return None
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a broken symlink"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = [(stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"),
+             (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket")]
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"a symlink to {kind}" if os.path.islink(path) else kind
+
+
+def refuse_special(path, hint):
+    """A DataError naming ``path`` if it is not a regular file (special_file)."""
+    kind = special_file(path)
+    if kind:
+        raise DataError(f"{path} is {kind}, not a regular file; {hint}")
+
+
 def write_atomically(path, data):
     """Write bytes to a temporary file in the same folder, then rename: a reader
     (or a crash) never sees a partial file, and the temporary never stays behind."""
@@ -297,8 +330,9 @@ def write_all_or_nothing(files):
     """Write {path: bytes}: every file to a temporary name beside it first, renamed only once all are
     written, so a failure (a full disk, a folder where a file should go) leaves none of them changed."""
     for path in files:
-        if os.path.isdir(path):
-            raise IsADirectoryError(21, "a folder stands where the file should go", path)
+        kind = special_file(path)
+        if kind:
+            raise FileExistsError(errno.EEXIST, f"{kind} stands where the file should go", path)
     temporaries = {}
     try:
         for path, data in files.items():

@@ -43,7 +43,7 @@ import numpy as np
 import runs
 from mlp_numpy import (MLP, Adam, cross_entropy, distillation_loss, dropout_mask, jitter, max_norm, minibatches,
                        shift_or_rotate, softmax)
-from mnist_data import PIXELS, DataError, cache_dir, load_mnist, write_atomically
+from mnist_data import PIXELS, DataError, cache_dir, load_mnist, refuse_special, special_file, write_atomically
 
 # ----------------------------------------------------------------------------
 # Configuration: every flag's default is the default recipe
@@ -184,12 +184,16 @@ def omitted_digits(args):
 
 
 def check(args):
-    """What the flags' bounds cannot say about a configuration."""
+    """What the flags' bounds cannot say about a configuration, and, before anything trains, a teacher
+    cache file that is not a regular file (a FIFO would block the run, a device be replaced by it)."""
     try:
         omitted_digits(args)
     except ValueError as err:
         return [str(err)]
-    return []
+    kinds = {path: special_file(path) for path in (cache_path(args, teacher_config(args, seed))
+                                                    for seed in args.seeds or [args.seed])}
+    return [f"teacher cache {path} is {kind}, not a regular file: remove it or give another --cache-dir"
+            for path, kind in kinds.items() if kind]
 
 
 def parse_args(argv=None):
@@ -296,8 +300,9 @@ def load_cached_teacher(path, config):
     The file must hold exactly this config (not merely the same hash) and a
     finite parameter vector of the right length; anything else is a DataError,
     so a damaged cache stops the run instead of silently giving a wrong teacher."""
-    if not os.path.exists(path):
+    if not os.path.lexists(path):
         return None
+    refuse_special(path, "remove it or give another --cache-dir")
     try:
         with np.load(path, allow_pickle=False) as f:
             stored_config = json.loads(str(f["config"]))
@@ -307,7 +312,7 @@ def load_cached_teacher(path, config):
         if not np.isfinite(params).all():
             raise ValueError("it holds non-finite parameters")
         return Teacher(MLP(config["sizes"], init_params=params), history, train_s, cached=True)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+    except (OSError, ValueError, KeyError, EOFError, RecursionError, zipfile.BadZipFile) as err:
         raise DataError(f"teacher cache {path} is unreadable ({err}); delete it or rerun with --no-cache") from None
 
 

@@ -51,7 +51,7 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from mnist_data import DATASETS, ENV_VAR, DataError, Parser, write_atomically
+from mnist_data import DATASETS, ENV_VAR, DataError, Parser, special_file, write_atomically
 
 RESULTS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viz")
 OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # what a machine's environment may set for OpenBLAS
@@ -457,9 +457,14 @@ def check_finite(network, epoch, loss, params):
 
 
 def check_out(path):
-    """The results path, checked before any training: its folder is created and must be writable."""
+    """The results path, checked before any training: it is a file name, nothing but a regular file
+    stands there (a run never replaces a device such as /dev/null, a FIFO or a socket), and its folder
+    is created and takes the temporary file the results are written to first."""
     if not path or path.endswith(os.sep) or os.path.isdir(path):
         raise RunError(f"--out {path!r} is not a file name: give a path ending in .json")
+    kind = special_file(path)
+    if kind:
+        raise RunError(f"--out {path} is {kind}, not a regular file: a run never replaces one; choose another --out")
     folder = os.path.dirname(os.path.abspath(path))
     existing = folder
     while not os.path.exists(existing):
@@ -468,8 +473,8 @@ def check_out(path):
         raise RunError(f"--out {path}: {existing} is a file, not a folder; choose another --out")
     try:
         os.makedirs(folder, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".partial"):
+            pass  # the name write_atomically will use: a name too long fails here, not after training
     except OSError as err:
         raise RunError(f"--out {path}: cannot write in {folder} ({err.strerror}); choose another --out") from None
     return path
@@ -481,7 +486,10 @@ def save_json(result, path):
         text = json.dumps(result, indent=1, allow_nan=False)
     except ValueError:
         raise RunError(f"not writing {path}: the results hold a NaN or an infinity") from None
-    write_atomically(path, text.encode())
+    try:
+        write_atomically(path, text.encode())
+    except OSError as err:  # check_out found it writable, but the disk filled up or the path changed since
+        raise RunError(f"cannot write {err.filename or path}: {err.strerror}; nothing was written") from None
 
 
 def environment():
@@ -509,11 +517,14 @@ def blas_info():
 
 
 def cli(main_function, *errors):
-    """Run a script's main: a known problem (DataError, RunError, ``errors``) or Ctrl-C is
-    one line on stderr and a non-zero exit, never a traceback."""
+    """Run a script's main: a known problem (DataError, RunError, ``errors``), Ctrl-C or a closed
+    output pipe is one line on stderr and a non-zero exit, never a traceback."""
     try:
         main_function()
     except (DataError, RunError, *errors) as err:
         sys.exit(f"error: {err}")
     except KeyboardInterrupt:
         sys.exit("interrupted: nothing was written")
+    except BrokenPipeError:  # its output piped into a program that has stopped reading (head)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the exit's flush is silent
+        sys.exit("stopped: the program reading the output has exited; nothing was written")

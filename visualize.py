@@ -20,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-from mnist_data import write_all_or_nothing
+from mnist_data import special_file, write_all_or_nothing
 from runs import Parser, cli, describe
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -39,26 +39,39 @@ def load(folder, name, experiment=None):
     an object, ``experiment``'s results if one is named, and every field a drawing reads of the kind it
     needs, every number finite (field_problem)."""
     path = os.path.join(folder, name)
+    kind = special_file(path)
+    if kind:  # a FIFO would block, a device never end
+        raise ResultsError(f"{path}: {kind}, not a results file")
     try:
+        if os.path.getsize(path) > MAX_RESULTS_BYTES:
+            raise ResultsError(f"{path}: {os.path.getsize(path) / 1e6:.0f} MB, larger than any results file "
+                               f"(at most {MAX_RESULTS_BYTES // 10 ** 6} MB); not read")
         with open(path) as f:
             result = json.load(f)
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such results file (run the experiment first)") from None
-    except (OSError, ValueError) as err:  # unreadable, empty, truncated, not JSON, not UTF-8
-        raise ResultsError(f"{path}: not a readable results file ({err})") from None
+    except (OSError, ValueError, RecursionError, MemoryError) as err:  # unreadable, empty, truncated, not JSON,
+        # not UTF-8, nested too deeply for the parser
+        raise ResultsError(f"{path}: not a readable results file ({type(err).__name__}: {err})") from None
     if not isinstance(result, dict):
         raise ResultsError(f"{path}: not a results file (a JSON {type(result).__name__}, not an object)")
     if experiment and result.get("experiment") != experiment:
         raise ResultsError(f"{path}: holds {result.get('experiment')!r} results, not {experiment!r} ones")
     stamp = os.stat(path)
     if CHECKED.get(path) != (stamp.st_mtime_ns, stamp.st_size):
-        problem = field_problem(result)
+        try:
+            problem = field_problem(result)
+        except RecursionError:  # deeper than the parser's limit allows the walk
+            problem = "nested deeper than any results file"
         if problem:
+            if len(problem) > 300:  # a field nested a thousand deep is named by its two ends
+                problem = f"{problem[:150]} ... {problem[-100:]}"
             raise ResultsError(f"{path}: {problem}; nothing was drawn")
         CHECKED[path] = stamp.st_mtime_ns, stamp.st_size
     return result
 
 
+MAX_RESULTS_BYTES = 100 * 10 ** 6  # the largest committed results file is 3.3 MB
 CHECKED = {}  # path: (mtime, size) of each results file this process found sound, so a file is checked once
 NUMBER, STRING, LIST, OBJECT, NULL = "a number", "a string", "a list", "an object", "null"
 FIELD_KINDS = {  # each key the figures and tables read, wherever it stands in a results file: what it may hold
@@ -922,14 +935,15 @@ def update_readme():
 
 
 def check_writable(folder, suffix):
-    """Before any drawing: ``folder`` takes new files, and no folder in it bears a ``suffix`` file's name
-    (a missing ``folder`` is left to the loading, which says the results are missing)."""
+    """Before any drawing: ``folder`` takes new files, and nothing but a regular file (no folder, device,
+    FIFO or socket) bears a ``suffix`` file's name in it (a missing ``folder`` is left to the loading,
+    which says the results are missing)."""
     if not os.path.isdir(folder):
         return
-    clash = next((name for name in sorted(os.listdir(folder))
-                  if name.endswith(suffix) and os.path.isdir(os.path.join(folder, name))), None)
-    if clash:
-        raise ResultsError(f"{os.path.join(folder, clash)} is a folder, where a {suffix} file would be written")
+    for name in sorted(os.listdir(folder)):
+        kind = name.endswith(suffix) and special_file(os.path.join(folder, name))
+        if kind:
+            raise ResultsError(f"{os.path.join(folder, name)} is {kind}, where a {suffix} file would be written")
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
         os.close(fd)

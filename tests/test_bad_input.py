@@ -1,5 +1,5 @@
 """Nothing bad gets through: divergence, unwritable outputs, runaway sizes, damaged caches,
-malformed results and Ctrl-C each stop with one line, a non-zero exit and nothing half-written."""
+malformed results, special files where a file goes, a closed pipe and Ctrl-C each stop with one line, a non-zero exit and nothing half-written."""
 
 import importlib.util
 import json
@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 
@@ -20,6 +21,7 @@ import runs
 import subclass_distill as sd
 import visualize
 from conftest import ROOT, bad_input_message, fake_mnist, real_data_dir
+from mnist_data import special_file
 
 TINY = {
     "subclass_distill.py": (sd, ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--hidden", "16",
@@ -237,12 +239,14 @@ def test_a_bad_value_in_a_results_file_is_one_line_naming_file_and_field(change,
 
 @pytest.mark.parametrize("script, figure", [("visualize.py", "accuracy_per_epoch.png"),
                                             ("make_gifs.py", "student_learns_from_noise.gif")])
-def test_a_folder_where_a_figure_goes_is_one_line_before_any_drawing(script, figure, monkeypatch, tmp_path):
+@pytest.mark.parametrize("make, kind", [(os.mkdir, "a folder"), (os.mkfifo, "a FIFO")])
+def test_a_special_file_where_a_figure_goes_is_one_line_before_any_drawing(script, figure, make, kind, monkeypatch,
+                                                                           tmp_path):
     folder = tmp_path / "ghost_logit"
     tiny_results(monkeypatch, folder)
-    (folder / figure).mkdir()
-    assert "is a folder, where a" in one_line_error(draw(script, folder))
-    assert drawn_files(folder) == [figure] and not os.listdir(folder / figure)
+    make(folder / figure)
+    assert f"{folder / figure} is {kind}, where a" in one_line_error(draw(script, folder))
+    assert drawn_files(folder) == [figure] and special_file(str(folder / figure)) == kind
 
 
 @pytest.mark.parametrize("script", ["visualize.py", "make_gifs.py"])
@@ -297,7 +301,91 @@ def test_one_hidden_unit_trains_and_records_the_undefined_diagnostic_as_null(tmp
     assert visualize.diagnostic_mean([0.5, None]) == "–" and visualize.diagnostic_mean([0.5, 0.7]) == "0.60"
 
 
-# --- 6. Ctrl-C ---------------------------------------------------------------------------------
+# --- 6. special files: a device, a FIFO or a socket is never replaced, read or waited on --------
+
+
+def special_node(path, kind):
+    """A FIFO, or a character device (1, 7: the kernel's /dev/full), at ``path``; skipped where the machine
+    does not allow mknod."""
+    if kind == "a FIFO":
+        os.mkfifo(path)
+        return
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    except PermissionError as err:
+        pytest.skip(f"this machine does not allow mknod ({err.strerror})")
+
+
+@pytest.mark.parametrize("script", [*sorted(TINY), "bench_mlp.py"])
+@pytest.mark.parametrize("kind, through_symlink", [("a FIFO", False), ("a device", False), ("a device", True)])
+def test_out_naming_a_fifo_or_a_device_is_refused_before_anything_runs(script, kind, through_symlink, tmp_path):
+    node = tmp_path / "node"
+    special_node(node, kind)
+    out = node
+    if through_symlink:
+        out = tmp_path / "link.json"
+        out.symlink_to(node)
+    result = run_script(script, ["--out", str(out)])  # the default recipe: refused long before it would train
+    said = f"{'a symlink to ' if through_symlink else ''}{kind}"
+    assert f"--out {out} is {said}, not a regular file" in one_line_error(result) and result.returncode == 1
+    assert result.stdout == "" and special_file(str(node)) == kind and special_file(str(out)) == said
+    assert sorted(os.listdir(tmp_path)) == sorted({"node", out.name})  # no data cache: nothing was even loaded
+
+
+def test_a_teacher_cache_file_that_is_a_fifo_is_refused_before_training(tmp_path):
+    flags = TINY["omitted_class_distill.py"][1] + ["--cache-dir", str(tmp_path / "teachers"), "--seeds", "0", "1"]
+    args = oc.parse_args(flags)
+    (tmp_path / "teachers").mkdir()
+    fifo = oc.cache_path(args, oc.teacher_config(args, 1))
+    os.mkfifo(fifo)
+    line = bad_input_message("omitted_class_distill.py", flags, tmp_path)
+    assert f"teacher cache {fifo} is a FIFO, not a regular file" in line and special_file(fifo) == "a FIFO"
+
+
+BAD_RESULTS = {  # what seeds.json becomes: what the one line says
+    "deeper than the parser goes": ("[" * 100_000 + "]" * 100_000, "not a readable results file (RecursionError"),
+    "parsed, but deeper than the check's walk": ('{"experiment": "ghost_logit", "groups": [{"runs": ' + "[" * 950
+                                                 + "]" * 950 + "}]}", "nested deeper than any results file"),
+    "oversized": (None, "larger than any results file (at most 100 MB); not read"),
+    "a FIFO": ("fifo", "a FIFO, not a results file"),
+}
+
+
+@pytest.mark.parametrize("content, message", BAD_RESULTS.values(), ids=BAD_RESULTS)
+@pytest.mark.parametrize("script", ["visualize.py", "make_gifs.py"])
+def test_a_results_file_too_deep_too_large_or_a_fifo_is_one_line_and_nothing_drawn(content, message, script,
+                                                                                    monkeypatch, tmp_path):
+    folder = tmp_path / "ghost_logit"
+    tiny_results(monkeypatch, folder)
+    results = folder / "seeds.json"
+    if content is None:
+        os.truncate(results, 101 * 10 ** 6)  # sparse: no disk used
+    elif content == "fifo":
+        results.unlink()
+        os.mkfifo(results)
+    else:
+        results.write_text(content)
+    line = one_line_error(draw(script, folder))
+    assert line.startswith(f"error: {results}: ") and message in line and len(line) < 400, line
+    assert not drawn_files(folder)
+
+
+def test_output_piped_into_a_program_that_exits_is_one_line(tmp_path):
+    out = tmp_path / "r.json"
+    process = subprocess.Popen([sys.executable, os.path.join(ROOT, "ghost_logit_distill.py"),
+                                *TINY["ghost_logit_distill.py"][1], "--out", str(out)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ,
+                                                                       "HINTON_DATA_DIR": real_data_dir("mnist")})
+    assert process.stdout.readline() == "-- seed 0\n"
+    process.stdout.close()  # as `| head -1` does
+    stderr = process.stderr.read()
+    process.wait(timeout=60)
+    assert process.returncode == 1 and stderr.strip() == ("stopped: the program reading the output has exited; "
+                                                         "nothing was written")
+    assert not out.exists()
+
+
+# --- 7. Ctrl-C ---------------------------------------------------------------------------------
 
 
 def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path):
@@ -314,7 +402,7 @@ def test_ctrl_c_is_one_line_and_leaves_nothing(tmp_path):
     assert not out.exists() and set(os.listdir(tmp_path)) <= {"cache"}  # the data cache only
 
 
-# --- 7. determinism ----------------------------------------------------------------------------
+# --- 8. determinism ----------------------------------------------------------------------------
 
 
 def without_timings(value):

@@ -4,6 +4,7 @@ import gzip
 import hashlib
 import http.server
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -230,12 +231,42 @@ def test_an_empty_data_dir_is_an_error_in_every_script_too(tmp_path):
         mnist_data.load_mnist("mnist", data_dir="")
 
 
-def test_cache_entry_that_is_a_directory_is_ignored(tiny, tmp_path, capsys):
+@pytest.mark.parametrize("make, kind", [(os.makedirs, "a folder"), (os.mkfifo, "a FIFO")])
+def test_cache_entry_that_is_not_a_regular_file_is_refused_and_left_in_place(make, kind, tiny, tmp_path):
+    """Never read (a FIFO would block the run), removed or replaced: one line naming it."""
     folder = write_files(tmp_path / "data", tiny, gz=True)
-    os.makedirs(os.path.join(mnist_data.cache_dir("tiny"), "train-labels-idx1-ubyte"))
-    data = mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)
-    assert list(data.y_train[:10]) == list(range(10))
-    assert "cannot read" in capsys.readouterr().err
+    entry = os.path.join(mnist_data.cache_dir("tiny"), "train-labels-idx1-ubyte")
+    os.makedirs(os.path.dirname(entry))
+    make(entry)
+    with pytest.raises(mnist_data.DataError, match=f"{re.escape(entry)} is {kind}, not a regular file; the data "
+                                                   "cache holds only verified copies"):
+        mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)
+    assert mnist_data.special_file(entry) == kind
+
+
+def test_data_dir_file_that_is_a_fifo_is_refused_not_read(tiny, tmp_path):
+    folder = write_files(tmp_path / "data", tiny, gz=True)
+    os.remove(folder / "train-images-idx3-ubyte.gz")
+    os.mkfifo(folder / "train-images-idx3-ubyte.gz")
+    with pytest.raises(mnist_data.DataError, match="train-images-idx3-ubyte.gz is a FIFO, not a regular file"):
+        mnist_data.load_mnist("tiny", data_dir=str(folder), download=False)
+
+
+def test_special_file_names_what_stands_there(tmp_path):
+    (tmp_path / "file").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
+    os.symlink(tmp_path / "fifo", tmp_path / "to-fifo")
+    os.symlink(tmp_path / "file", tmp_path / "to-file")
+    os.symlink(tmp_path / "nothing", tmp_path / "dangling")
+    kinds = {name: mnist_data.special_file(str(tmp_path / name))
+             for name in ("file", "to-file", "missing", "fifo", "to-fifo", "dangling")}
+    assert kinds == {"file": None, "to-file": None, "missing": None, "fifo": "a FIFO",
+                     "to-fifo": "a symlink to a FIFO", "dangling": "a broken symlink"}
+    assert mnist_data.special_file(str(tmp_path)) == "a folder" and mnist_data.special_file("/dev/null") == "a device"
+    with pytest.raises(FileExistsError, match="a FIFO stands where the file should go"):
+        mnist_data.write_atomically(str(tmp_path / "fifo"), b"x")  # the last guard, behind every check
+    assert mnist_data.special_file(str(tmp_path / "fifo")) == "a FIFO" and sorted(os.listdir(tmp_path)) == [
+        "dangling", "fifo", "file", "to-fifo", "to-file"]
 
 
 def test_unreadable_cache_file_in_a_read_only_cache_is_ignored(tiny, tmp_path, monkeypatch, capsys):

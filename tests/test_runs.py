@@ -114,7 +114,7 @@ def test_output_path_is_checked_before_anything_runs(tmp_path):
 def test_output_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch):
     def read_only(*args, **kwargs):  # tests may run as root, where a chmod would not stop the write
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr(runs.tempfile, "TemporaryFile", read_only)
+    monkeypatch.setattr(runs.tempfile, "NamedTemporaryFile", read_only)
     with pytest.raises(runs.RunError, match=r"cannot write in .* \(Permission denied\); choose another --out"):
         runs.check_out(str(tmp_path / "r.json"))
 
