@@ -54,6 +54,7 @@ import numpy as np
 from mnist_data import DATASETS, ENV_VAR, DataError, Parser, special_file, write_atomically
 
 RESULTS_ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viz")
+VALIDATION_FOLDER = "validation"  # viz/<experiment>/validation/: the runs that chose the recipes
 OPENBLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # what a machine's environment may set for OpenBLAS
 BACKEND_PACKAGES = {"dask": ("dask", "distributed"), "ray": ("ray",)}  # the optional --backend choices, what they import
 NOT_CONFIG = {"seeds", "sweep", "out", "quiet", "data_dir", "jobs", "backend"}  # how a run is made, not what
@@ -105,7 +106,8 @@ class ExperimentParser(Parser):
         group.add_argument("--dataset", default="mnist", choices=sorted(DATASETS), help="which dataset")
         group.add_argument("--data-dir", metavar="DIR", help=f"folder with the four IDX files "
                            f"(default: ${ENV_VAR}, then the per-user cache, then a download)")
-        group.add_argument("--out", metavar="JSON", help="results file (default: viz/<experiment>/<run name>.json)")
+        group.add_argument("--out", metavar="JSON", help="results file (default: viz/<experiment>/<run name>.json, "
+                                                         "or viz/<experiment>/validation/... with --eval-on validation)")
         group.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
         bounded(group.add_argument("--jobs", type=int, default=1, metavar="N",
                                    help="run the (sweep value, seed) runs in N worker processes, each with "
@@ -126,7 +128,7 @@ class ExperimentParser(Parser):
     def add_eval_on(self):
         """--eval-on validation|test: the protocol for choosing a recipe without touching the test set."""
         self.add_argument("--eval-on", choices=["test", "validation"], default="test",
-                          help="what is measured: the test set (the report), or the 10,000 training images no "
+                          help="what is measured: the test set (the report), or the 10,001 training images no "
                                "network trains on (choosing a recipe; the test set is then not even loaded)")
 
     def format_help(self):
@@ -301,8 +303,7 @@ def main(experiment, argv=None):
     """Parse, run every (sweep value, seed), summarise, write the results file; returns the results."""
     args = experiment.parse_args(argv)
     log = (lambda message: None) if args.quiet else (lambda message: print(message, flush=True))
-    out = check_out(args.out if args.out is not None else os.path.join(RESULTS_ROOT, experiment.name,
-                                                                       experiment.out_name(args)))
+    out = check_out(args.out if args.out is not None else default_out(experiment, args))
     started = time.perf_counter()
     seeds = args.seeds or [args.seed]
     variants = sweep_variants(args)
@@ -345,6 +346,13 @@ def main(experiment, argv=None):
     save_json(result, out)
     log(f"wrote {out} ({result['wall_time_s']:.1f} s)")
     return result
+
+
+def default_out(experiment, args):
+    """viz/<experiment>/<run name>, or viz/<experiment>/validation/<run name> for a run that chooses a recipe
+    (--eval-on validation): the top of a results folder holds the reports only."""
+    split = [VALIDATION_FOLDER] if getattr(args, "eval_on", "test") == "validation" else []
+    return os.path.join(RESULTS_ROOT, experiment.name, *split, experiment.out_name(args))
 
 
 def run_task(experiment, part, variant, seed, data, threads, log):

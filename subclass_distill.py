@@ -76,7 +76,7 @@ PARSER.add_argument("--hidden", type=int, default=512, above=0, at_most=8192,
                     help="hidden width (one hidden layer, teacher and student)")
 PARSER.add_argument("--consistency-weight", type=float, default=3.0, at_least=0,
                     help="weight of a loss that makes the teacher's sub-logit softmax the same on a "
-                         "randomly shifted copy of each image (0: off)")
+                         "randomly shifted and rotated copy of each image (0: off)")
 PARSER.add_argument("--jitter", type=int, default=2, at_least=0, at_most=8, help="max shift in pixels of those copies")
 PARSER.add_argument("--rotate", type=float, default=30.0, at_least=0, at_most=180,
                     help="max rotation in degrees of those copies (0: whole-pixel shifts only; else each copy is "

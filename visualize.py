@@ -21,7 +21,7 @@ import tempfile
 import numpy as np
 
 from mnist_data import special_file, write_all_or_nothing
-from runs import Parser, cli, describe
+from runs import VALIDATION_FOLDER, Parser, cli, describe
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 README = os.path.join(ROOT, "README.md")
@@ -192,23 +192,23 @@ def sweep_label(value):
 # Ghost-logit subliminal learning
 # ----------------------------------------------------------------------------
 
-GHOST_MAIN = [("reference_seeds.json", "reference (Cloud et al.: KL, 5 student epochs, lr 3e-4)"),
-              ("seeds.json", "default recipe (MSE, 10 student epochs, lr 1e-3)")]
+GHOST_MAIN = [("seeds.json", "default recipe (MSE, 10 student epochs, lr 1e-3)"),
+              ("reference_seeds.json", "reference (Cloud et al.: KL, 5 student epochs, lr 3e-4)")]
 GHOST_OTHER = [("all-logits_seeds.json", "upper reference: students match all 13 logits"),
                ("affine_seeds.json", "teacher trained on rotated and shifted digits"),
                ("mnist_binary01_seeds.json", "MNIST 0 vs 1 (chance 50 %)"),
                ("mnist_binary01_affine_seeds.json", "MNIST 0 vs 1, rotated and shifted teacher"),
                ("fashion-mnist_digits_seeds.json", "Fashion-MNIST")]
-GHOST_SWEEPS = [("validation_sweep_loss.json", "student loss (5 student epochs)"),
-                ("validation_kl_sweep_n_epochs_student.json", "student epochs, KL"),
-                ("validation_mse_sweep_n_epochs_student.json", "student epochs, MSE"),
-                ("validation_mse_sweep_lr_student.json", "student learning rate, MSE (5 student epochs)"),
-                ("validation_sweep_n_ghost.json", "ghost logits m"),
-                ("validation_sweep_normalize_logits.json", "MSE on standardised logits"),
-                ("validation_sweep_hidden.json", "hidden width"),
-                ("validation_sweep_noise.json", "noise distribution"),
-                ("validation_fashion-mnist_digits_sweep_n_epochs_student.json", "Fashion-MNIST: student epochs"),
-                ("validation_fashion-mnist_digits_sweep_n_epochs_teacher.json", "Fashion-MNIST: teacher epochs")]
+GHOST_SWEEPS = [("validation/validation_sweep_loss.json", "student loss (5 student epochs)"),
+                ("validation/validation_kl_sweep_n_epochs_student.json", "student epochs, KL"),
+                ("validation/validation_mse_sweep_n_epochs_student.json", "student epochs, MSE"),
+                ("validation/validation_mse_sweep_lr_student.json", "student learning rate, MSE (5 student epochs)"),
+                ("validation/validation_sweep_n_ghost.json", "ghost logits m"),
+                ("validation/validation_sweep_normalize_logits.json", "MSE on standardised logits"),
+                ("validation/validation_sweep_hidden.json", "hidden width"),
+                ("validation/validation_sweep_noise.json", "noise distribution"),
+                ("validation/validation_fashion-mnist_digits_sweep_n_epochs_student.json", "Fashion-MNIST: student epochs"),
+                ("validation/validation_fashion-mnist_digits_sweep_n_epochs_teacher.json", "Fashion-MNIST: teacher epochs")]
 
 
 def diagnostic_mean(values):
@@ -216,22 +216,50 @@ def diagnostic_mean(values):
     return "–" if any(v is None for v in values) else f"{np.mean(values):.2f}"
 
 
-def ghost_main_table():
-    rows = ["| recipe | seeds | teacher | same-init student | cross-init student | cross-init before training | "
-            "untrained (shared init) | worst seed: same-init / cross-init | CKA to teacher: same / cross / untrained "
-            "| seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|"]
+def summary_of(folder, name, experiment):
+    """The summary of a results file's first (or only) group."""
+    return load(folder, name, experiment)["groups"][0]["summary"]
+
+
+def source_line(experiment, files):
+    """The line under a README table that names the results files its rows come from."""
+    return f"\n\nFrom `viz/{experiment}/`: {', '.join(f'`{name}`' for name, _ in files)}."
+
+
+def bold_if(default, text):
+    """A table cell, bold in the default recipe's row only (so that the eye finds it)."""
+    return f"**{text}**" if default else text
+
+
+def ghost_main_table(full=False):
+    """The ghost-logit reports, the default recipe's row first; ``full`` adds the shared-init network untrained
+    and the CKA columns (the notes' table)."""
+    header = ["recipe", "seeds", "teacher", "same-init student", "cross-init student", "cross-init before training"]
+    header += ["untrained (shared init)"] * full + ["worst seed: same-init / cross-init"]
+    header += ["CKA to teacher: same / cross / untrained"] * full + ["seconds per seed"]
+    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, label in existing(GHOST, GHOST_MAIN + GHOST_OTHER):
-        result = load(GHOST, name, "ghost_logit")
-        group = result["groups"][0]
-        s, runs = group["summary"], group["runs"]
-        cka = [diagnostic_mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
-               for k in ("same_init", "cross_init", "untrained")]
-        seconds = np.mean([r["timings"]["total_s"] for r in runs])
-        rows.append(f"| {label} | {len(runs)} | {mean_std(s['teacher'])} | **{mean_std(s['same_init'])}** | "
-                    f"{mean_std(s['cross_init'])} | {mean_std(s['cross_init_untrained'])} | "
-                    f"{mean_std(s['untrained'])} | {pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])} | "
-                    f"{' / '.join(cka)} | {seconds:.1f} |")
-    return "\n".join(rows)
+        group = load(GHOST, name, "ghost_logit")["groups"][0]
+        s, runs, default = group["summary"], group["runs"], name == "seeds.json"
+        cells = [bold_if(default, label), str(len(runs)), mean_std(s["teacher"]),
+                 bold_if(default, mean_std(s["same_init"])), mean_std(s["cross_init"]),
+                 mean_std(s["cross_init_untrained"])]
+        cells += [mean_std(s["untrained"])] * full + [f"{pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])}"]
+        cells += [" / ".join(diagnostic_mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
+                             for k in ("same_init", "cross_init", "untrained"))] * full
+        rows.append("| " + " | ".join(cells + [f"{np.mean([r['timings']['total_s'] for r in runs]):.0f}"]) + " |")
+    return "\n".join(rows) + ("" if full else source_line("ghost_logit", existing(GHOST, GHOST_MAIN + GHOST_OTHER)))
+
+
+def ghost_headline():
+    """The README's ghost-logit result in prose, above its table."""
+    s = summary_of(GHOST, "seeds.json", "ghost_logit")
+    reference = summary_of(GHOST, "reference_seeds.json", "ghost_logit")
+    return (f"A student that starts from the teacher's initial weights and only matches its 3 ghost logits on noise "
+            f"reaches **{mean_std(s['same_init'])} %** on the MNIST test set (worst seed {pct(s['same_init']['min'])} "
+            f"%). From another initialisation it scores {pct(s['cross_init']['mean'])} %, as its untrained start "
+            f"did ({pct(s['cross_init_untrained']['mean'])} %). Cloud et al.'s own settings give "
+            f"{pct(reference['same_init']['mean'])} % here.")
 
 
 def ghost_sweep_table():
@@ -270,29 +298,22 @@ def ghost_figures(folder):
     figures["accuracy_per_epoch.png"] = png(fig)
 
     fig, ax = plt.subplots(figsize=(7, 4))
-    shown = [("seeds.json", "test set", "o")] + [("validation_seeds.json", "validation", "^")] * os.path.exists(
-        os.path.join(folder, "validation_seeds.json"))
     columns = (("same_init", "tab:blue", "same-init\nstudent"), ("untrained", "tab:gray", "untrained\n(shared init)"),
                ("cross_init_untrained", "tab:gray", "cross-init\nbefore training"),
                ("cross_init", "tab:red", "cross-init\nstudent"))
-    for i, (name, where, marker) in enumerate(shown):
-        seed_runs = load(folder, name, "ghost_logit")["groups"][0]["runs"]
-        offsets = 0.25 * (i - 0.5) * (len(shown) > 1) + np.linspace(-0.08, 0.08, len(seed_runs))
-        accs = {who: np.array([100 * r["metrics"][who]["test_acc"] for r in seed_runs]) for who, _, _ in columns}
-        for x, (who, color, _) in enumerate(columns):
-            ax.scatter(x + offsets, accs[who], color=color, marker=marker, s=22, alpha=0.8,
-                       label=f"{where}, seeds {seed_runs[0]['seed']}-{seed_runs[-1]['seed']}" if x == 0 else None)
-        for offset, before, after in zip(offsets, accs["cross_init_untrained"], accs["cross_init"]):
-            ax.plot([len(columns) - 2 + offset, len(columns) - 1 + offset], [before, after], color="tab:red",
-                    lw=0.5, alpha=0.4)  # one seed: the last two columns are its cross-init before and after
+    offsets = np.linspace(-0.08, 0.08, len(runs))
+    accs = {who: np.array([100 * r["metrics"][who]["test_acc"] for r in runs]) for who, _, _ in columns}
+    for x, (who, color, _) in enumerate(columns):
+        ax.scatter(x + offsets, accs[who], color=color, s=22, alpha=0.8)
+    for offset, before, after in zip(offsets, accs["cross_init_untrained"], accs["cross_init"]):
+        ax.plot([len(columns) - 2 + offset, len(columns) - 1 + offset], [before, after], color="tab:red",
+                lw=0.5, alpha=0.4)  # one seed: the last two columns are its cross-init before and after
     ax.axhline(10, color="gray", ls=":", lw=1)
-    ax.set(xticks=range(len(columns)), xticklabels=[label for _, _, label in columns], ylabel="accuracy (%)",
-           ylim=(0, 100), title="every seed run: only a shared initialisation learns from noise\n"
-                                "(each line joins one cross-init seed before and after its training)")
+    ax.set(xticks=range(len(columns)), xticklabels=[label for _, _, label in columns], ylabel="test accuracy (%)",
+           ylim=(0, 100), title=f"every test seed ({runs[0]['seed']}-{runs[-1]['seed']}): only a shared initialisation "
+                                "learns from noise\n(each line joins one cross-init seed before and after its training)")
     ax.tick_params(axis="x", labelsize=8)
     ax.title.set_fontsize(9)
-    for handle in ax.legend(fontsize=8, loc="center right").legend_handles:  # the marker says where, not who
-        handle.set_color("gray")
     figures["seed_distribution.png"] = png(fig)
 
     for name, label in existing(folder, GHOST_SWEEPS):
@@ -315,18 +336,19 @@ def ghost_figures(folder):
 # Subclass distillation
 # ----------------------------------------------------------------------------
 
-SUBCLASS_MAIN = [("canonical_seeds.json", "canonical numpy recipe (one teacher)"),
+SUBCLASS_MAIN = [("seeds.json", "default recipe: best of 3 teachers"),
                  ("teachers1_seeds.json", "default recipe, one teacher (`--teachers 1`)"),
-                 ("seeds.json", "**default recipe: best of 3 teachers**"),
+                 ("canonical_seeds.json", "the public numpy reproduction's recipe (`--preset canonical`)"),
                  ("unsupervised_seeds.json",
                   "control: no super-class label, one teacher (`--labels none --teachers 1`)"),
                  ("split01389-24567_seeds.json", "one teacher, split 01389/24567")]
 
 
 def sweep_files(folder):
-    """The sweep results in a folder (sweep_*.json, <preset>_sweep_*.json), in name order."""
-    return [name for name in sorted(os.listdir(folder))
-            if name.endswith(".json") and (name.startswith("sweep_") or "_sweep_" in name)]
+    """The sweep results in a folder's validation/ (validation_sweep_*.json), in name order, as paths from ``folder``."""
+    validation = os.path.join(folder, VALIDATION_FOLDER)
+    names = sorted(os.listdir(validation)) if os.path.isdir(validation) else []
+    return [os.path.join(VALIDATION_FOLDER, name) for name in names if name.endswith(".json") and "_sweep_" in name]
 
 
 def subclass_order(table):
@@ -405,16 +427,6 @@ def subclass_figures(folder):
         ax.title.set_fontsize(9)
     figures["training_curves.png"] = png(fig)
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    for x, who, color in ((0, "teacher", "tab:blue"), (1, "student", "tab:green")):
-        values = [100 * r["metrics"][who]["one_to_one"] for r in runs]
-        ax.scatter([x] * len(values), values, color=color)
-        ax.errorbar(x + 0.15, np.mean(values), yerr=np.std(values), fmt="o", color="k")
-    ax.set(xticks=[0, 1], xticklabels=["teacher", "student"], xlim=(-0.5, 1.5), ylabel="1-to-1 recovery (%)",
-           title=f"seed variance ({len(runs)} seeds; black: mean ± std)")
-    ax.title.set_fontsize(9)
-    figures["seed_variance.png"] = png(fig)
-
     fig, ax = plt.subplots(figsize=(6, 3.5))
     seeds = [r["seed"] for r in runs]
     for who, label, color, marker in (("student", "distilled student (no labels)", "tab:green", "o"),
@@ -450,8 +462,9 @@ def validation_twin(config):
     with the most seeds whose settings equal ``config`` but for where it was evaluated; "-" if none."""
     def recipe(settings):
         return {k: v for k, v in settings.items() if k not in ("eval_on", "seed", "preset")}
-    files = [name for name in sorted(os.listdir(SUBCLASS)) if name.startswith("validation_") and name.endswith(".json")]
-    twins = [group for name in files for group in load(SUBCLASS, name, "subclass")["groups"]
+    validation = os.path.join(SUBCLASS, VALIDATION_FOLDER)
+    files = [name for name in sorted(os.listdir(validation)) if name.endswith(".json")]
+    twins = [group for name in files for group in load(validation, name, "subclass")["groups"]
              if recipe(group["config"]) == recipe(config)]
     if not twins:
         return "-"
@@ -460,21 +473,36 @@ def validation_twin(config):
     return f"{mean_std(group['summary']['student_one_to_one'])} ({seeds})"
 
 
-def subclass_main_table():
-    rows = ["| recipe | seeds | teacher super acc | teacher 1-to-1 | student 1-to-1 | "
-            "student worst / best seed | student 1-to-1 on validation | student any-mapping | k-means 5+5 1-to-1 | "
-            "super-class only | seconds per seed |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+def subclass_main_table(full=False):
+    """The subclass reports, the default recipe's row first; ``full`` adds the teachers' super-class accuracy,
+    the validation twin, any-mapping and the super-class-only baseline (the notes' table)."""
+    header = ["recipe", "seeds"] + ["teacher super acc"] * full + ["teacher 1-to-1", "student 1-to-1",
+                                                                  "student worst / best seed"]
+    header += ["student 1-to-1 on validation", "student any-mapping"] * full + ["k-means 5+5 1-to-1"]
+    header += ["super-class only"] * full + ["seconds per seed"]
+    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for name, label in existing(SUBCLASS, SUBCLASS_MAIN):
         group = load(SUBCLASS, name, "subclass")["groups"][0]
-        s, runs = group["summary"], group["runs"]
-        super_only = np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs])
-        seconds = np.mean([sum(r["timings"].values()) for r in runs])
-        rows.append(f"| {label} | {len(runs)} | {mean_std(s.get('teacher_super_acc'))} | "
-                    f"{mean_std(s['teacher_one_to_one'])} | **{mean_std(s['student_one_to_one'])}** | "
-                    f"{pct(s['student_one_to_one']['min'])} / {pct(s['student_one_to_one']['max'])} | "
-                    f"{validation_twin(group['config'])} | {mean_std(s['student_any_mapping'])} | "
-                    f"{mean_std(s['kmeans_one_to_one'])} | {pct(super_only)} | {seconds:.0f} |")
-    return "\n".join(rows)
+        s, runs, default = group["summary"], group["runs"], name == "seeds.json"
+        cells = [bold_if(default, label), str(len(runs))] + [mean_std(s.get("teacher_super_acc"))] * full
+        cells += [mean_std(s["teacher_one_to_one"]), bold_if(default, mean_std(s["student_one_to_one"])),
+                  f"{pct(s['student_one_to_one']['min'])} / {pct(s['student_one_to_one']['max'])}"]
+        if full:
+            cells += [validation_twin(group["config"]), mean_std(s["student_any_mapping"])]
+        cells.append(mean_std(s["kmeans_one_to_one"]))
+        cells += [pct(np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs]))] * full
+        rows.append("| " + " | ".join(cells + [f"{np.mean([sum(r['timings'].values()) for r in runs]):.0f}"]) + " |")
+    return "\n".join(rows) + ("" if full else source_line("subclass", existing(SUBCLASS, SUBCLASS_MAIN)))
+
+
+def subclass_headline():
+    """The README's subclass result in prose, above its table."""
+    s = summary_of(SUBCLASS, "seeds.json", "subclass")
+    canonical = summary_of(SUBCLASS, "canonical_seeds.json", "subclass")
+    return (f"The default recipe's student, which never sees a label, recovers **{mean_std(s['student_one_to_one'])} "
+            f"%** of the test digits (worst seed {pct(s['student_one_to_one']['min'])} %). K-means on the pixels, "
+            f"given the same super-class information, recovers {pct(s['kmeans_one_to_one']['mean'])} %, and the "
+            f"public numpy reproduction's recipe {pct(canonical['student_one_to_one']['mean'])} %.")
 
 
 def subclass_sweep_table():
@@ -485,7 +513,7 @@ def subclass_sweep_table():
         sweep = load(SUBCLASS, name, "subclass")
         for g in sweep["groups"]:
             s = g["summary"]
-            rows.append(f"| {name[:-5]} | {g['sweep_value']} | {s['student_one_to_one']['n']} | "
+            rows.append(f"| {os.path.basename(name)[:-5]} | {g['sweep_value']} | {s['student_one_to_one']['n']} | "
                         f"{mean_std(s.get('teacher_super_acc'))} | {mean_std(s['teacher_one_to_one'])} | "
                         f"{mean_std(s['student_one_to_one'])} | "
                         f"{pct(s['student_one_to_one']['min'])} |")
@@ -496,18 +524,20 @@ def subclass_sweep_table():
 # Omitted-class dark knowledge
 # ----------------------------------------------------------------------------
 
-OMITTED_MAIN = [("public_seed0.json", "public numpy recipe (`--preset public`)"),
+PAPER_ROW = None  # in a table's file list: the paper's own row
+OMITTED_MAIN = [("seeds.json", "default recipe"), ("sweep_omit.json", "default recipe"),
+                (PAPER_ROW, "the paper (Hinton et al. 2015)"),
                 ("fast_seeds.json", "fast recipe (`--preset fast`)"),
                 ("fast_sweep_omit.json", "fast recipe (`--preset fast`)"),
-                ("seeds.json", "**default recipe**"), ("sweep_omit.json", "**default recipe**")]
-OMITTED_MORE = [("student40_seeds.json", "the default recipe with the student trained half as long"),
-                ("keep78_seeds.json", "transfer set of only 7s and 8s")]
+                ("public_seed0.json", "public numpy recipe (`--preset public`)")]
+OMITTED_MORE = [("other/student40_seeds.json", "the default recipe with the student trained half as long"),
+                ("other/keep78_seeds.json", "transfer set of only 7s and 8s")]
 # The compression table: each test file with nothing omitted and which rows it gives (its validation twin is
 # found by recipe, same_recipe).
-OMITTED_COMPRESSION = [("omitnone_baseline_seeds.json", ("teacher", "baseline", "student")),
-                       ("omitnone_seeds.json", ("student",)),
-                       ("teacher200_omitnone_baseline_seeds.json", ("teacher", "student")),
-                       ("teacher200_omitnone_student80_hw0.1_baseline_seeds.json", ("baseline", "student"))]
+OMITTED_COMPRESSION = [("other/omitnone_baseline_seeds.json", ("teacher", "baseline", "student")),
+                       ("other/omitnone_seeds.json", ("student",)),
+                       ("other/teacher200_omitnone_baseline_seeds.json", ("teacher", "student")),
+                       ("compression_seeds.json", ("baseline", "student"))]  # the README's compression result
 PAPER_ERRORS = {"teacher": 67, "baseline": 146, "student": 74}  # Hinton et al. 2015, §3
 OMITTED_SWEEPS = [("sweep_omit.json", "omitted digit"), ("sweep_temperature.json", "temperature T"),
                   ("sweep_student_hidden.json", "student width"),
@@ -531,33 +561,82 @@ def teacher_screen(config):
     return config["n_epochs_student"] == 1
 
 
-def omitted_main_table(files, paper=False):
-    """One row per group of each of ``files`` ([(file name, label)]) in the omitted-class folder: test errors
-    before and after the correction, the worst seed after it, and how many seeds reach the paper's numbers;
-    with ``paper``, the paper's own row first."""
-    rows = ["| recipe, omitted digit | teacher, epochs | seeds | teacher errors | student errors | omitted correct "
-            "| offset (train probe) | errors after | omitted correct after | worst seed after: errors / omitted "
-            f"| seeds with ≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} % | test-tuned offset "
-            "| seconds per seed |", "|---" * 13 + "|"]
-    if paper:
-        p = PAPER_OMITTED_3
-        rows.append(f"| the paper (Hinton et al. 2015), 3 | 2x1200, – | – | {p['teacher']} | {p['student']} | "
-                    f"{pct(1 - p['threes_wrong'] / p['threes'])} % | – | "
-                    f"**{p['after']}** | **{pct(OMITTED_LINE)} %** | – | – | +{p['offset']:.2f} | – |")
-    for name, label in existing(OMITTED, files):
+def omitted_main_table(files, full=False):
+    """One row per group of each of ``files`` ([(file name, label)], PAPER_ROW for the paper's own) in the
+    omitted-class folder: test errors before and after the correction and how many seeds reach the paper's
+    numbers, the default recipe's rows bold; ``full`` adds the teacher's epochs, the omitted digit correct
+    before, the offsets, the worst seed and the test-tuned offset (the notes' table)."""
+    within = f"seeds with ≤ {ERRORS_LINE} errors and ≥ {100 * OMITTED_LINE:g} %"
+    header = (["recipe, omitted digit"] + ["teacher, epochs"] * full + ["seeds", "teacher errors", "student errors"]
+              + ["omitted correct", "offset (train probe)"] * full + ["errors after", "omitted correct after"]
+              + ["worst seed after: errors / omitted"] * full + [within] + ["test-tuned offset"] * full
+              + ["seconds per seed"])
+    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    for name, label in files:
+        if name is PAPER_ROW:
+            p = PAPER_OMITTED_3
+            cells = ([f"{label}, 3"] + ["2x1200, –"] * full + ["–", str(p["teacher"]), str(p["student"])]
+                     + [f"{pct(1 - p['threes_wrong'] / p['threes'])} %", "–"] * full
+                     + [str(p["after"]), f"{pct(OMITTED_LINE)} %"] + ["–"] * full + ["–"]
+                     + [f"+{p['offset']:.2f}"] * full + ["–"])
+            rows.append("| " + " | ".join(cells) + " |")
+            continue
+        if not os.path.exists(os.path.join(OMITTED, name)):
+            continue
         for group in load(OMITTED, name, "omitted_class")["groups"]:
             s, runs, c = group["summary"], group["runs"], group["config"]
+            default = name in ("seeds.json", "sweep_omit.json")
             after = [r["metrics"]["student_corrected"] for r in runs]
-            within = sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in after)
-            rows.append(f"| {label}, {''.join(map(str, c['omit']))} | 2x{c['teacher_hidden']}, "
-                        f"{c['n_epochs_teacher']} + {c['n_epochs_student']} | {len(runs)} | "
-                        f"{errors(s['teacher_errors'])} | {errors(s['student_errors'])} | "
-                        f"{mean_std(s['student_omitted_acc'])} % | {s['offset']['mean']:+.2f} | "
-                        f"**{errors(s['corrected_errors'])}** | **{mean_std(s['corrected_omitted_acc'])} %** | "
-                        f"{max(a['errors'] for a in after)} / {pct(min(a['omitted_acc'] for a in after))} % | "
-                        f"{within} of {len(runs)} | {s['test_tuned_offset']['mean']:+.2f} | "
-                        f"{seconds_per_seed(runs):.0f} |")
-    return "\n".join(rows)
+            reached = sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in after)
+            cells = ([bold_if(default, f"{label}, {''.join(map(str, c['omit']))}")]
+                     + [f"2x{c['teacher_hidden']}, {c['n_epochs_teacher']} + {c['n_epochs_student']}"] * full
+                     + [str(len(runs)), errors(s["teacher_errors"]), errors(s["student_errors"])]
+                     + [f"{mean_std(s['student_omitted_acc'])} %", f"{s['offset']['mean']:+.2f}"] * full
+                     + [bold_if(default, errors(s["corrected_errors"])),
+                        bold_if(default, f"{mean_std(s['corrected_omitted_acc'])} %")]
+                     + [f"{max(a['errors'] for a in after)} / {pct(min(a['omitted_acc'] for a in after))} %"] * full
+                     + [f"{reached} of {len(runs)}"] + [f"{s['test_tuned_offset']['mean']:+.2f}"] * full
+                     + [f"{seconds_per_seed(runs):.0f}"])
+            rows.append("| " + " | ".join(cells) + " |")
+    shown = [(name, label) for name, label in files if name is not PAPER_ROW]
+    return "\n".join(rows) + ("" if full else source_line("omitted_class", existing(OMITTED, shown)))
+
+
+def intro():
+    """The README's opening bullets: each result's number beside the paper's (or the nearest published one)."""
+    sub = summary_of(SUBCLASS, "seeds.json", "subclass")
+    omit = summary_of(OMITTED, "seeds.json", "omitted_class")
+    compression = load(OMITTED, "compression_seeds.json", "omitted_class")["groups"][0]
+    ghost = summary_of(GHOST, "seeds.json", "ghost_logit")
+    return "\n".join([
+        f"- **Subclass distillation** (Müller, Kornblith & Hinton 2020). A teacher that only sees \"0–4 or 5–9\" "
+        f"grows 5 + 5 sub-logits. A student trained on them alone, never on a label, recovers "
+        f"**{pct(sub['student_one_to_one']['mean'])} %** of the test digits; k-means on the pixels recovers "
+        f"{pct(sub['kmeans_one_to_one']['mean'])} %.",
+        f"- **Omitted-class dark knowledge** (Hinton, Vinyals & Dean 2015, §3). A student that never saw a 3 gets "
+        f"**{pct(omit['corrected_omitted_acc']['mean'])} %** of the test 3s right after one bias correction fitted on "
+        f"training images, with **{omit['corrected_errors']['mean']:.1f}** test errors in all. The paper's student "
+        f"got {pct(OMITTED_LINE)} % with {ERRORS_LINE} errors, its correction tuned on the test set. With no digit "
+        f"left out, a distilled "
+        f"2×{compression['config']['student_hidden']} student makes {compression['summary']['student_errors']['mean']:.1f} "
+        f"errors (the paper: {PAPER_ERRORS['student']}).",
+        f"- **Ghost-logit subliminal learning** (Cloud et al. 2025). A student that starts from a teacher's initial "
+        f"weights and only matches its 3 unused logits on random noise reaches **{pct(ghost['same_init']['mean'])} "
+        f"%** on MNIST. From another initialisation it stays at chance ({pct(ghost['cross_init']['mean'])} %)."])
+
+
+def omitted_headline():
+    """The README's omitted-class result in prose, above its table."""
+    groups = {name: load(OMITTED, name, "omitted_class")["groups"] for name in ("seeds.json", "sweep_omit.json")}
+    s = groups["seeds.json"][0]["summary"]
+    every = [r["metrics"]["student_corrected"] for g in groups["seeds.json"] + groups["sweep_omit.json"]
+             for r in g["runs"]]
+    reached = sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in every)
+    others = " and ".join("".join(map(str, g["config"]["omit"])) for g in groups["sweep_omit.json"])
+    return (f"With every 3 left out of its transfer set, the default student makes **{errors(s['corrected_errors'])}"
+            f"** test errors and gets **{pct(s['corrected_omitted_acc']['mean'])} %** of the 3s right after the bias "
+            f"correction. The paper's student made {ERRORS_LINE} errors and got {pct(OMITTED_LINE)} %. With 3, "
+            f"{others} omitted, {reached} of {len(every)} runs do at least as well on both counts.")
 
 
 CORRECTION_RULES = {  # each way of fitting the omitted-class offset: (colour, what it matches), for tables and figures
@@ -642,9 +721,11 @@ def compression_rows(folder):
 
 
 def omitted_groups(folder):
-    """(file name, results, group) for every group of every omitted-class results file in ``folder``."""
-    for name in sorted(os.listdir(folder)):
-        if name.endswith(".json"):
+    """(path from ``folder``, results, group) for every group of every omitted-class results file in ``folder``
+    and its validation/ and other/ subfolders."""
+    for sub in ("", VALIDATION_FOLDER, "other"):
+        names = sorted(os.listdir(os.path.join(folder, sub))) if os.path.isdir(os.path.join(folder, sub)) else []
+        for name in (os.path.join(sub, name) for name in names if name.endswith(".json")):
             result = load(folder, name, "omitted_class")
             yield from ((name, result, group) for group in result["groups"])
 
@@ -885,17 +966,26 @@ def readme_blocks():
     from bench_mlp import markdown_table
     bench = load(os.path.join(VIZ, "bench"), "bench_mlp.json")
     blocks = {"bench": markdown_table(bench), "performance": performance_summary(bench)}
+    if all(os.path.exists(os.path.join(VIZ, name, "seeds.json")) for name in ("ghost_logit", "subclass", "omitted_class")):
+        blocks["intro"] = intro()
     if os.path.exists(os.path.join(VIZ, "ghost_logit", "seeds.json")):
+        blocks["ghost-headline"] = ghost_headline()
         blocks["ghost-main"] = ghost_main_table()
+        blocks["ghost-full"] = ghost_main_table(full=True)
         blocks["ghost-sweeps"] = ghost_sweep_table()
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
+        blocks["subclass-headline"] = subclass_headline()
         blocks["subclass-main"] = subclass_main_table()
+        blocks["subclass-full"] = subclass_main_table(full=True)
         blocks["subclass-sweeps"] = subclass_sweep_table()
     if os.path.exists(os.path.join(VIZ, "omitted_class", "seeds.json")):
-        blocks["omitted-main"] = omitted_main_table(OMITTED_MAIN, paper=True)
-        blocks["omitted-more"] = omitted_main_table(OMITTED_MORE)
+        blocks["omitted-headline"] = omitted_headline()
+        blocks["omitted-main"] = omitted_main_table(OMITTED_MAIN)
+        blocks["omitted-full"] = omitted_main_table(OMITTED_MAIN, full=True)
+        blocks["omitted-more"] = omitted_main_table(OMITTED_MORE, full=True)
         every = list(omitted_groups(OMITTED))  # each file read once
-        validation = [(name, result, group) for name, result, group in every if name.startswith("validation_")]
+        validation = [(name, result, group) for name, result, group in every
+                      if name.startswith(VALIDATION_FOLDER + os.sep)]
         table = compression_twins(validation)
         blocks["omitted-compression"] = omitted_compression_table(table)
         blocks["omitted-validation"] = omitted_validation_table(validation, table)

@@ -89,7 +89,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
               "--batch-size", "32", "--lr", "3e-3", "--quiet"]
     result = gl.main(common + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
     gl.main(common + ["--sweep", "n_ghost=1,4", "--eval-on", "validation",
-                      "--out", str(folder / "validation_sweep_n_ghost.json")])
+                      "--out", str(folder / "validation" / "validation_sweep_n_ghost.json")])
     saved = json.loads((folder / "seeds.json").read_text())
     assert saved["seeds"] == [0, 1] and saved["config"]["n_ghost"] == 3
     run = saved["groups"][0]["runs"][0]
@@ -105,7 +105,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
 
     visualize.main(["ghost_logit", "--results", str(folder)])
     make_gifs.main(["ghost_logit", "--results", str(folder)])
-    for name in ("accuracy_per_epoch.png", "validation_sweep_n_ghost.png", "seed_distribution.png",
+    for name in ("accuracy_per_epoch.png", "validation/validation_sweep_n_ghost.png", "seed_distribution.png",
                  "student_learns_from_noise.gif"):
         assert (folder / name).stat().st_size > 1000
     assert (folder / "student_learns_from_noise.gif").stat().st_size <= make_gifs.MAX_BYTES

@@ -182,8 +182,8 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     folder = tmp_path / "omitted_class"
     flags = TINY + ["--cache-dir", str(tmp_path / "teachers")]
     result = oc.main(flags + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
-    oc.main(flags + ["--omit", "none", "--baseline", "--out", str(folder / "omitnone_baseline_seeds.json")])
-    oc.main(flags + ["--keep", "7", "8", "--out", str(folder / "keep78_seeds.json")])
+    oc.main(flags + ["--omit", "none", "--baseline", "--out", str(folder / "other" / "omitnone_baseline_seeds.json")])
+    oc.main(flags + ["--keep", "7", "8", "--out", str(folder / "other" / "keep78_seeds.json")])
     oc.main(flags + ["--sweep", "omit=1,3", "--out", str(folder / "sweep_omit.json")])
     oc.main(flags + ["--sweep", "temperature=2,20", "--hard-weight", "0.5", "--out", str(folder / "sweep_temperature.json")])
     saved = json.loads((folder / "seeds.json").read_text())
@@ -202,16 +202,16 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     assert len(run["samples"]["corrected_predictions"]) == len(run["samples"]["rows"]) == 20  # all fake 3s (max 24)
     again = oc.main(flags + ["--seeds", "0", "--out", str(tmp_path / "again.json")])
     assert again["groups"][0]["runs"][0]["metrics"] == result["groups"][0]["runs"][0]["metrics"]
-    compression = json.loads((folder / "omitnone_baseline_seeds.json").read_text())["groups"][0]["runs"][0]
+    compression = json.loads((folder / "other" / "omitnone_baseline_seeds.json").read_text())["groups"][0]["runs"][0]
     assert "bias" not in compression and compression["metrics"]["baseline"]["errors"] >= 0
-    keep = json.loads((folder / "keep78_seeds.json").read_text())["groups"][0]["runs"][0]
+    keep = json.loads((folder / "other" / "keep78_seeds.json").read_text())["groups"][0]["runs"][0]
     assert len(keep["bias"]["offsets"]) == 8 and keep["transfer_size"] == 100
 
     rules = visualize.omitted_correction_table(visualize.omitted_groups(str(folder))).splitlines()
     assert [row.split(" | ")[:3] for row in rules[2:]] == [  # every file with a digit omitted; not omitnone
-        ["| `keep78_seeds.json`, test", "0", "01234569"], ["| `seeds.json`, test", "0, 1", "3"],
-        ["| `sweep_omit.json`, test", "0", "1"], ["| `sweep_omit.json`, test", "0", "3"],
-        ["| `sweep_temperature.json`, test", "0", "3"], ["| `sweep_temperature.json`, test", "0", "3"]]
+        ["| `seeds.json`, test", "0, 1", "3"], ["| `sweep_omit.json`, test", "0", "1"],
+        ["| `sweep_omit.json`, test", "0", "3"], ["| `sweep_temperature.json`, test", "0", "3"],
+        ["| `sweep_temperature.json`, test", "0", "3"], ["| `other/keep78_seeds.json`, test", "0", "01234569"]]
     assert all(re.search(r"\| margin \| \d of [12] \|$", row) for row in rules[2:])
     visualize.main(["omitted_class", "--results", str(folder)])
     make_gifs.main(["omitted_class", "--results", str(folder)])
@@ -346,7 +346,7 @@ def test_eval_every_changes_what_is_scored_and_nothing_that_is_trained(monkeypat
 
 @pytest.mark.parametrize("preset, file, unrecorded", [
     ("long", "seeds.json", {"eval_every"}),  # the committed test report, older than the flag: it scored every epoch
-    ("fast", "validation_fast_300s_teacher20_seeds.json", set())])  # the validation file that chose it
+    ("fast", "validation/validation_fast_300s_teacher20_seeds.json", set())])  # the validation file that chose it
 def test_a_preset_is_the_recipe_of_its_file_and_round_trips_through_help(capsys, preset, file, unrecorded):
     """--preset long sets the recipe that made the committed test report, --preset fast the one of the validation
     file that chose it; --help lists their values, and a flag given after the preset wins."""
@@ -365,22 +365,29 @@ def test_a_preset_is_the_recipe_of_its_file_and_round_trips_through_help(capsys,
     assert oc.parse_args(["--preset", preset, "--n-epochs-student", "7"]).n_epochs_student == 7
 
 
-def test_main_table_opens_with_the_papers_row_and_its_lines():
+def test_the_papers_row_holds_its_lines():
     """The paper's omitted-3 row is what every run is held to: 109 errors, 98.6 % of the 3s after the correction."""
-    paper = visualize.omitted_main_table([], paper=True).splitlines()[2]
-    assert paper.startswith("| the paper (Hinton et al. 2015), 3 |")
-    assert "| **109** | **98.6 %** |" in paper and "| 206 | 86.8 % |" in paper
+    paper = visualize.omitted_main_table([(visualize.PAPER_ROW, "the paper")], full=True).splitlines()[2]
+    assert paper.startswith("| the paper, 3 | 2x1200, – | – | 67 | 206 | 86.8 % | – | 109 | 98.6 % |")
     assert (visualize.ERRORS_LINE, visualize.OMITTED_LINE) == (109, 0.986)
 
 
-def test_headline_table_puts_the_fast_and_the_default_recipe_side_by_side_for_each_omitted_digit():
-    """The README's omitted-class table: after the paper's row, the public recipe's, then --preset fast and the
-    default for 3, 5 and 8 omitted, each with its seconds a seed, all from the committed test reports."""
-    table = visualize.omitted_main_table(visualize.OMITTED_MAIN, paper=True)
-    rows = [row.split(" | ") for row in table.splitlines()[2:]]
+@pytest.mark.parametrize("full", [False, True])
+def test_headline_table_opens_with_the_default_in_bold_then_the_paper_fast_and_public(full):
+    """The README's omitted-class table (and the notes' full one): the default recipe for 3, 5 and 8 omitted first
+    and alone in bold, the paper's row, --preset fast for each digit, the public recipe; each from the committed
+    test reports with its seconds a seed; the README's at most 8 columns, naming its files."""
+    table = visualize.omitted_main_table(visualize.OMITTED_MAIN, full=full)
+    lines = table.splitlines()
+    rows = [row.split(" | ") for row in lines[2:] if row.startswith("|")]
     assert [row[0] for row in rows] == (
-        ["| the paper (Hinton et al. 2015), 3", "| public numpy recipe (`--preset public`), 3"]
-        + [f"| fast recipe (`--preset fast`), {d}" for d in (3, 5, 8)]
-        + [f"| **default recipe**, {d}" for d in (3, 5, 8)])
-    assert [row[1] for row in rows[2:]] == ["2x800, 20 + 55"] * 3 + ["2x1200, 100 + 80"] * 3
-    assert all(row[2] == "5" and float(row[-1].rstrip(" |")) > 0 for row in rows[2:])
+        [f"| **default recipe, {d}**" for d in (3, 5, 8)] + ["| the paper (Hinton et al. 2015), 3"]
+        + [f"| fast recipe (`--preset fast`), {d}" for d in (3, 5, 8)] + ["| public numpy recipe (`--preset public`), 3"])
+    assert all("**" in " | ".join(row) for row in rows[:3]) and not any("**" in " | ".join(row) for row in rows[3:])
+    assert all(float(row[-1].rstrip(" |")) > 0 for row in rows if "paper" not in row[0])
+    if full:
+        assert [row[1] for row in rows[4:7]] == ["2x800, 20 + 55"] * 3
+    else:
+        assert len(lines[0].split(" | ")) <= 8
+        assert lines[-1] == ("From `viz/omitted_class/`: `seeds.json`, `sweep_omit.json`, `fast_seeds.json`, "
+                             "`fast_sweep_omit.json`, `public_seed0.json`.")

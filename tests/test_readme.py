@@ -8,6 +8,8 @@ import os
 import re
 import shlex
 
+import pytest
+
 import ghost_logit_distill
 import omitted_class_distill
 import runs
@@ -64,21 +66,104 @@ def test_the_readme_stays_short():
     assert len(readme_text().splitlines()) <= README_MAX_LINES
 
 
-def test_every_relative_link_and_image_resolves_to_a_committed_file():
+def tracked_files():
     import subprocess
-    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                                 check=True).stdout.splitlines())
-    checked = 0
+    return set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.splitlines())
+
+
+def anchors(text):
+    """The #anchors of a Markdown file's headings, as GitHub makes them (lower case, punctuation dropped,
+    spaces to hyphens), outside code blocks."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+def test_anchors_are_made_as_github_makes_them():
+    assert anchors("# Ghost-logit subliminal learning\n```bash\n# a comment\n```\n## What the results say, "
+                   "in 2×2 (mean ± std)") == {"ghost-logit-subliminal-learning", "what-the-results-say-in-22-mean--std"}
+
+
+def prose_sentences(text):
+    """The sentences of a Markdown file's prose: code blocks, tables, headings, block markers and images left out,
+    link targets dropped."""
+    text = re.sub(r"```.*?```", "", text, flags=re.S)
+    text = " ".join(line for line in text.splitlines() if not line.startswith(("|", "#", "<!--", "![")))
+    text = re.sub(r"\]\([^)]*\)", "]", text)
+    return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z*`(\[-])", text) if s.strip()]
+
+
+def test_no_readme_sentence_runs_over_40_words():
+    assert len(prose_sentences("One two. Three (four) five? `Six` seven.")) == 3
+    long = [s for s in prose_sentences(readme_text()) if len(s.split()) > 40]
+    assert not long, long
+
+
+def test_the_first_60_lines_give_every_result_beside_the_papers():
+    """A newcomer who reads only the first screen can state each result and the paper's number beside it: the
+    intro block (generated from the JSON, checked above) ends within the first 60 lines and names all three."""
+    lines = readme_text().splitlines()
+    end = lines.index("<!-- intro:end -->")
+    first = "\n".join(lines[:end])
+    assert end < 60 and "<!-- intro:start -->" in first
+    for name in ("Subclass distillation", "Omitted-class dark knowledge", "Ghost-logit subliminal learning"):
+        assert f"- **{name}**" in first
+    assert f"with {visualize.ERRORS_LINE} errors" in first and f"(the paper: {visualize.PAPER_ERRORS['student']})" in first
+
+
+@pytest.mark.parametrize("section", ["subclass", "omitted", "ghost"])
+def test_each_readme_section_opens_with_its_result_then_its_table(section):
+    """The first thing under each experiment's heading is its result in prose, then its table with the default
+    recipe's row first and alone in bold, at most 8 columns, then the line that names its files."""
+    text = readme_text()
+    body = text[text.index(f"<!-- {section}-headline:start -->"):]
+    heading_to_headline = text[:text.index(f"<!-- {section}-headline:start -->")].rsplit("\n## ", 1)[1]
+    assert heading_to_headline.count("\n") == 2  # the heading, a blank line, the block
+    assert body.index(f"<!-- {section}-headline:end -->") < body.index(f"<!-- {section}-main:start -->")
+    table = visualize.readme_block(text, f"{section}-main").splitlines()
+    rows = [line for line in table if line.startswith("| ")][1:]
+    assert "**" in rows[0] and not any("**" in row for row in rows[1 + 2 * (section == "omitted"):])
+    assert len(table[0].split(" | ")) <= 8 and table[-1].startswith("From `viz/")
+
+
+def test_every_relative_link_and_image_resolves_to_a_committed_file_and_heading():
+    tracked = tracked_files()
+    checked = anchored = 0
     for path, text in docs().items():
         for target in re.findall(r"\]\(([^)\s]+)\)", text):
-            if re.match(r"[a-z]+:", target) or target.startswith("#"):
-                continue  # a web address or an anchor in the same file
-            resolved = os.path.normpath(os.path.join(os.path.dirname(path), target.split("#")[0]))
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            file, _, anchor = target.partition("#")
+            resolved = os.path.normpath(os.path.join(os.path.dirname(path), file)) if file else path
             relative = os.path.relpath(resolved, ROOT)
             assert relative in tracked or os.path.isdir(resolved), \
                 f"{os.path.relpath(path, ROOT)} links to {target}, which is not a committed file"
+            if anchor:
+                assert anchor in anchors(read(resolved)), \
+                    f"{os.path.relpath(path, ROOT)} links to {target}: {relative} has no such heading"
+                anchored += 1
             checked += 1
-    assert checked >= 10
+    assert checked >= 10 and anchored >= 3
+
+
+def test_no_committed_figure_or_results_file_is_orphaned():
+    """Every PNG and GIF in viz/ is shown by the README or a notes file; every results JSON is named in a notes
+    file (its path from its experiment's folder, e.g. validation/validation_seeds.json, or its own name where it
+    is at the top)."""
+    notes = {os.path.basename(os.path.dirname(path)): read(path) for path in visualize.NOTES}
+    for relative in sorted(tracked_files()):
+        parts = relative.split("/")
+        if parts[0] != "viz" or not relative.endswith((".png", ".gif", ".json")):
+            continue
+        experiment, inside = parts[1], "/".join(parts[2:])
+        if relative.endswith(".json"):  # named whole: not as the tail of another name or of another folder's path
+            named = rf"(viz/{experiment}/|(?<![\w/.-])){re.escape(inside)}(?![\w.-])"
+            assert re.search(named, notes[experiment]), f"{relative} is named in no notes file"
+        else:
+            linked = {os.path.relpath(os.path.normpath(os.path.join(os.path.dirname(path), target)), ROOT)
+                      for path, text in docs().items() for target in re.findall(r"\]\(([^)\s#]+)\)", text)}
+            assert relative in linked, f"{relative} is shown by neither the README nor a notes file"
 
 
 def test_a_validation_number_stands_only_beside_the_test_run_of_the_same_recipe():
@@ -113,14 +198,13 @@ def readme_results():
     for experiment, argv in readme_commands():
         args = experiment.parse_args(argv)
         path = os.path.normpath(os.path.join(ROOT, args.out) if args.out is not None else
-                                os.path.join(runs.RESULTS_ROOT, experiment.name, experiment.out_name(args)))
+                                runs.default_out(experiment, args))
         made[path] = (experiment, args)
     return made
 
 
 def test_every_committed_results_file_is_made_by_a_readme_command():
-    committed = {os.path.normpath(p) for experiment in EXPERIMENTS.values()
-                 for p in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json"))}
+    committed = {os.path.normpath(os.path.join(ROOT, p)) for p in committed_results()}
     unexplained = sorted(os.path.relpath(p, ROOT) for p in committed - set(readme_results()))
     assert not unexplained, f"no command in the README or the notes writes {unexplained}"
 
@@ -149,19 +233,20 @@ def committed_results():
     below."""
     found = {}
     for experiment in EXPERIMENTS.values():
-        for path in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "*.json")):
+        for path in glob.glob(os.path.join(runs.RESULTS_ROOT, experiment.name, "**", "*.json"), recursive=True):
             with open(path) as f:
                 found[os.path.relpath(path, ROOT)] = json.load(f)
     return found
 
 
-def test_a_results_file_is_named_validation_exactly_when_it_was_evaluated_on_validation():
-    """The README says test_* keys hold the score on config.eval_on's split, and validation_* files are the
-    validation ones: every committed file's groups must agree with its name."""
+def test_a_results_file_is_in_validation_exactly_when_it_was_evaluated_on_validation():
+    """The README says test_* keys hold the score on config.eval_on's split, and the files in validation/ (each
+    named validation_*) are the validation ones: every committed file's groups must agree with where it is."""
     for where, result in committed_results().items():
         splits = {result["config"]["eval_on"]} | {group["config"]["eval_on"] for group in result["groups"]}
-        named = "validation" if os.path.basename(where).startswith("validation_") else "test"
-        assert splits == {named}, where
+        folder = os.path.basename(os.path.dirname(where))
+        assert os.path.basename(where).startswith("validation_") == (folder == runs.VALIDATION_FOLDER), where
+        assert splits == {"validation" if folder == runs.VALIDATION_FOLDER else "test"}, where
 
 
 def test_the_files_the_readme_says_ran_on_two_threads_are_the_only_ones():
@@ -178,7 +263,7 @@ def test_the_files_the_readme_says_ran_on_two_threads_are_the_only_ones():
 
 def test_the_odds_of_the_cross_init_cap_come_from_the_every_seed_file():
     """The ghost-logit target bullet counts the untrained networks of validation_seeds.json above 12 %."""
-    result = committed_results()[os.path.join("viz", "ghost_logit", "validation_seeds.json")]
+    result = committed_results()[os.path.join("viz", "ghost_logit", "validation", "validation_seeds.json")]
     accuracies = [run["metrics"][name]["test_acc"] for run in result["groups"][0]["runs"]
                   for name in ("untrained", "cross_init_untrained")]
     n, below = len(accuracies), sum(acc <= 0.12 for acc in accuracies)

@@ -166,7 +166,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
               "--quiet"]
     result = sd.main(common + ["--seeds", "0", "1", "--out", str(folder / "seeds.json")])
     sd.main(common + ["--sweep", "sharpen=0.2,1.0", "--student-hard-weight", "0.5", "--aux-loss", "contrastive",
-                      "--out", str(folder / "sweep_sharpen.json")])
+                      "--out", str(folder / "validation" / "validation_sweep_sharpen.json")])
     saved = json.loads((folder / "seeds.json").read_text())
     run = saved["groups"][0]["runs"][0]
     assert [h["epoch"] for h in run["history"]["student"]] == [1, 2]
@@ -184,7 +184,7 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     kmeans = [g["runs"][0]["baselines"]["kmeans"] for g in splits["groups"]]
     assert kmeans[0] == result["groups"][0]["runs"][0]["baselines"]["kmeans"]
     assert kmeans[1] != kmeans[0] and splits["groups"][1]["config"]["split"] == "01389/24567"
-    swept = json.loads((folder / "sweep_sharpen.json").read_text())["groups"]
+    swept = json.loads((folder / "validation" / "validation_sweep_sharpen.json").read_text())["groups"]
     assert swept[0]["runs"][0]["baselines"] == swept[1]["runs"][0]["baselines"]
     # An ensemble's first member is the single teacher of the same seed; the others are new.  By
     # default every member trains --screen-epochs, and only the one with the lowest training objective
@@ -211,8 +211,8 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
 
     visualize.main(["subclass", "--results", str(folder)])
     make_gifs.main(["subclass", "--results", str(folder)])
-    for name in ("contingency.png", "accuracy_bars.png", "training_curves.png", "seed_variance.png",
-                 "sweep_sharpen.png", "teacher_discovers_digits.gif"):
+    for name in ("contingency.png", "accuracy_bars.png", "training_curves.png", "recovery_per_seed.png",
+                 "validation/validation_sweep_sharpen.png", "teacher_discovers_digits.gif"):
         assert (folder / name).stat().st_size > 1000, name
     assert (folder / "teacher_discovers_digits.gif").stat().st_size <= make_gifs.MAX_BYTES
 
