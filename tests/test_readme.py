@@ -127,6 +127,21 @@ def test_each_readme_section_opens_with_its_result_then_its_table(section):
     assert len(table[0].split(" | ")) <= 8 and table[-1].startswith("From `viz/")
 
 
+def test_the_fast_recipes_numbers_in_readme_prose_are_the_jsons():
+    """The README's paragraph on --preset fast: how many more errors than the default, and how many runs pass."""
+    groups = {name: committed_results()[os.path.join("viz", "omitted_class", name)]["groups"]
+              for name in ("seeds.json", "sweep_omit.json", "fast_seeds.json", "fast_sweep_omit.json")}
+    default = groups["seeds.json"] + groups["sweep_omit.json"]
+    fast = groups["fast_seeds.json"] + groups["fast_sweep_omit.json"]
+    more = [f["summary"]["corrected_errors"]["mean"] - d["summary"]["corrected_errors"]["mean"]
+            for d, f in zip(default, fast)]
+    runs_after = [r["metrics"]["student_corrected"] for g in fast for r in g["runs"]]
+    passed = sum(a["errors"] <= visualize.ERRORS_LINE and a["omitted_acc"] >= visualize.OMITTED_LINE for a in runs_after)
+    text = " ".join(readme_text().split())
+    assert f"It makes {round(min(more))} to {round(max(more))} more test errors than the default" in text
+    assert f"paper's lines on {passed} of {len(runs_after)} runs" in text
+
+
 def test_every_relative_link_and_image_resolves_to_a_committed_file_and_heading():
     tracked = tracked_files()
     checked = anchored = 0
