@@ -42,6 +42,10 @@ PRESETS = {
     "reference": {"loss": "kl", "n_epochs_student": 5, "lr_student": 3e-4},
 }
 TASKS = {"digits": list(range(10)), "binary01": [0, 1]}
+# What a student can take from the teacher's initialisation, layer by layer (weights and biases together): the
+# two hidden layers, the output units of the classes (the class head) and those of the ghost logits (the ghost head).
+LAYERS = ("fc1", "fc2", "class", "ghost")
+SHARE_NAMES = {"all": LAYERS, "none": (), "heads": ("class", "ghost"), "hidden": ("fc1", "fc2")}
 AFFINE = {"max_degrees": 60, "max_shift": 4}  # --augment affine: rotation and shift (in pixels) of each image
 
 PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, data order and noise")
@@ -71,12 +75,39 @@ PARSER.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost
 PARSER.add_argument("--augment", choices=["none", "affine"], default="none",
                     help=f"teacher only: each training image rotated by up to ±{AFFINE['max_degrees']} degrees and "
                          f"shifted by up to {AFFINE['max_shift']} pixels")
+PARSER.add_argument("--share", default="all", metavar="LAYERS",
+                    help="the layers the student takes from the teacher's initialisation, the others from an "
+                         "independent draw (the cross-init student's): a name (all, none, heads = class+ghost, "
+                         "hidden = fc1+fc2) or layers joined by + (fc1, fc2, class, ghost), e.g. fc2+class+ghost")
 PARSER.add_eval_on()
+
+
+def shared_layers(spec):
+    """--share's value as the layers shared with the teacher's initialisation, in LAYERS order (ValueError:
+    an empty spec, an unknown or a repeated layer)."""
+    if spec in SHARE_NAMES:
+        return SHARE_NAMES[spec]
+    names = spec.split("+")
+    if "" in names:
+        raise ValueError(f"--share {spec!r} names no layer{' where a + is' if spec else ''}: give a name "
+                         f"({', '.join(SHARE_NAMES)}) or layers joined by + ({'+'.join(LAYERS)})")
+    unknown = [name for name in names if name not in LAYERS]
+    if unknown:
+        raise ValueError(f"--share {spec}: {unknown[0]!r} is not a layer (choose from {', '.join(LAYERS)}, "
+                         f"or a name: {', '.join(SHARE_NAMES)})")
+    if len(set(names)) < len(names):
+        raise ValueError(f"--share {spec} names a layer twice")
+    return tuple(layer for layer in LAYERS if layer in names)
 
 
 def check(args):
     """What the flags' bounds cannot say about a configuration."""
-    return ["--normalize-logits applies to --loss mse only"] if args.normalize_logits and args.loss != "mse" else []
+    problems = ["--normalize-logits applies to --loss mse only"] if args.normalize_logits and args.loss != "mse" else []
+    try:
+        shared_layers(args.share)
+    except ValueError as err:
+        problems.append(str(err))
+    return problems
 
 
 def parse_args(argv=None):
@@ -181,15 +212,30 @@ def linear_cka(a, b):
 # ----------------------------------------------------------------------------
 
 
-def make_networks(sizes, seed_init, seed_other):
-    """Every network of a run, by name, in the order they are reported.  Teacher, same-init
-    student and untrained reference share one initialisation (copied before the teacher
-    trains); the cross-init student has its own, kept untrained too, so each seed shows
-    where the cross-init student started."""
+def layer_views(net, n_classes):
+    """{layer of LAYERS: [its weights, its biases]} as views into ``net.params``."""
+    return {"fc1": [net.W[0], net.b[0]], "fc2": [net.W[1], net.b[1]],
+            "class": [net.W[2][:, :n_classes], net.b[2][:n_classes]],
+            "ghost": [net.W[2][:, n_classes:], net.b[2][n_classes:]]}
+
+
+def make_networks(sizes, seed_init, seed_other, n_classes, shared=LAYERS):
+    """Every network of a run, by name, in the order they are reported.  The teacher and the untrained
+    reference share one initialisation (copied before the teacher trains).  The cross-init student has
+    another, from its own seed.  The same-init student takes the ``shared`` layers from the teacher's
+    initialisation and the others from the cross-init student's, so a layer that is not shared is the
+    same independent draw whatever else is shared, and sharing nothing gives the cross-init student
+    itself.  Each student's initialisation is kept untrained too, to show where it started."""
     teacher = MLP(sizes, seed=seed_init)
     cross_init = MLP(sizes, seed=seed_other)
-    return {"teacher": teacher, "same_init": MLP(sizes, init_params=teacher.params), "cross_init": cross_init,
+    same_init = MLP(sizes, init_params=cross_init.params)
+    teacher_layers, student_layers = layer_views(teacher, n_classes), layer_views(same_init, n_classes)
+    for layer in shared:
+        for into, values in zip(student_layers[layer], teacher_layers[layer]):
+            into[...] = values
+    return {"teacher": teacher, "same_init": same_init, "cross_init": cross_init,
             "untrained": MLP(sizes, init_params=teacher.params),
+            "same_init_untrained": MLP(sizes, init_params=same_init.params),
             "cross_init_untrained": MLP(sizes, init_params=cross_init.params)}
 
 
@@ -248,12 +294,13 @@ def train_students(students, teacher, columns, data, n_classes, args, rng, log):
 
 
 def run(args, seed, data, log=print):
-    """One seed: teacher, same-init student, cross-init student and the controls."""
+    """One seed: teacher, same-init student (its layers from the teacher's initialisation as --share says),
+    cross-init student and the controls."""
     started = time.perf_counter()
     seeds = runs.derived_seeds(seed, "init", "other_init", "data")
     n_classes = len(TASKS[args.task])
     sizes = [PIXELS, args.hidden, args.hidden, n_classes + args.n_ghost]
-    nets = make_networks(sizes, seeds.init, seeds.other_init)
+    nets = make_networks(sizes, seeds.init, seeds.other_init, n_classes, shared_layers(args.share))
     teacher = nets["teacher"]
     timings = {}
 
@@ -295,8 +342,10 @@ def headline(s):
 
 
 def out_name(args):
-    """[validation_][DATASET_TASK_][PRESET_][affine_][all-logits_](sweep_KEY|seeds|seedN).json"""
+    """[validation_][DATASET_TASK_][PRESET_][affine_][all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json"""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
+    if args.share != "all" and not (args.sweep and args.sweep[0] == "share"):
+        name = f"share-{args.share}_{name}"
     if args.distill_logits == "all":
         name = f"all-logits_{name}"
     if args.augment != "none":

@@ -34,15 +34,75 @@ def test_teacher_loss_never_touches_the_ghost_logits():
 
 
 def test_students_start_from_the_initial_weights_their_untrained_copies_keep():
-    nets = gl.make_networks([784, 16, 16, 13], 11, 12)
-    teacher, same_init, cross_init, untrained, cross_init_untrained = (
-        nets[name] for name in ("teacher", "same_init", "cross_init", "untrained", "cross_init_untrained"))
+    nets = gl.make_networks([784, 16, 16, 13], 11, 12, 10)
+    teacher, same_init, cross_init, untrained, same_init_untrained, cross_init_untrained = (
+        nets[name] for name in ("teacher", "same_init", "cross_init", "untrained", "same_init_untrained",
+                                "cross_init_untrained"))
     initial, other_initial = teacher.params.copy(), cross_init.params.copy()
-    teacher.params += 0.5  # training the teacher and the cross-init student must not move the untrained copies
+    teacher.params += 0.5  # training the teacher and the students must not move the untrained copies
     cross_init.params += 0.5
     assert np.array_equal(same_init.params, initial) and np.array_equal(untrained.params, initial)
+    same_init.params += 0.5
+    assert np.array_equal(same_init_untrained.params, initial)
     assert np.array_equal(cross_init_untrained.params, other_initial)
     assert not np.allclose(other_initial, initial)
+
+
+def layers_of(net, n_classes=10):
+    return {name: np.concatenate([part.ravel() for part in parts])
+            for name, parts in gl.layer_views(net, n_classes).items()}
+
+
+@pytest.mark.parametrize("spec", ["all", "none", "heads", "hidden", "ghost", "class", "fc2+class+ghost",
+                                  "fc1+fc2+class", "fc1+ghost"])
+def test_a_shared_layer_is_the_teachers_initial_layer_and_an_independent_one_the_same_draw_in_every_condition(spec):
+    """Bit for bit: each shared layer (weights and biases) is the teacher's initial one, each other layer the
+    cross-init student's, whichever other layers are shared; the four layers cover every parameter."""
+    nets = gl.make_networks([784, 16, 16, 13], 11, 12, 10, gl.shared_layers(spec))
+    student, teacher, other = (layers_of(nets[name]) for name in ("same_init", "teacher", "cross_init"))
+    assert sum(len(v) for v in student.values()) == len(nets["same_init"].params)
+    for layer in gl.LAYERS:
+        source = teacher if layer in gl.shared_layers(spec) else other
+        assert np.array_equal(student[layer], source[layer]), layer
+        assert not np.array_equal(student[layer], (other if source is teacher else teacher)[layer]) or \
+            not student[layer].any(), layer  # (the zero biases alone are the same in both)
+
+
+@pytest.mark.parametrize("name, spelled", [("all", "fc1+fc2+class+ghost"), ("heads", "class+ghost"),
+                                           ("hidden", "fc1+fc2"), ("heads", "ghost+class")])
+def test_named_conditions_are_their_spelled_out_specs(name, spelled):
+    assert gl.shared_layers(name) == gl.shared_layers(spelled)
+    nets = [gl.make_networks([784, 16, 16, 13], 3, 4, 10, gl.shared_layers(spec)) for spec in (name, spelled)]
+    assert np.array_equal(nets[0]["same_init"].params, nets[1]["same_init"].params)
+    assert gl.shared_layers("none") == () and np.array_equal(
+        gl.make_networks([784, 16, 16, 13], 3, 4, 10, ())["same_init"].params,
+        gl.make_networks([784, 16, 16, 13], 3, 4, 10)["cross_init"].params)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("fc3", "--share fc3: 'fc3' is not a layer (choose from fc1, fc2, class, ghost"),
+    ("fc1+fc1", "--share fc1+fc1 names a layer twice"),
+    ("", "--share '' names no layer"),
+    ("fc1++ghost", "--share 'fc1++ghost' names no layer where a + is"),
+])
+def test_a_bad_share_spec_is_one_line_even_in_a_sweep(spec, message, tmp_path):
+    assert message in bad_input_message("ghost_logit_distill.py", ["--share", spec], tmp_path)
+    line = bad_input_message("ghost_logit_distill.py", ["--sweep", f"share=all,{spec}" if spec else "share=all,"],
+                             tmp_path)
+    assert "--share" in line and "Traceback" not in line
+
+
+def test_sharing_nothing_trains_the_cross_init_student_exactly(monkeypatch, tmp_path):
+    """With --share none the student starts where the cross-init one does and sees the same noise: the same
+    network, step for step; its untrained start is the cross-init one's."""
+    monkeypatch.setattr(gl, "load_mnist", fake_mnist)
+    result = gl.main(["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--n-noise", "256", "--hidden", "16",
+                      "--share", "none", "--quiet", "--out", str(tmp_path / "r.json")])
+    metrics = result["groups"][0]["runs"][0]["metrics"]
+    assert metrics["same_init"] == metrics["cross_init"]
+    assert metrics["same_init_untrained"] == metrics["cross_init_untrained"]
+    assert gl.out_name(gl.parse_args(["--share", "none", "--seeds", "0"])) == "share-none_seeds.json"
+    assert gl.out_name(gl.parse_args(["--sweep", "share=all,heads"])) == "sweep_share.json"
 
 
 def test_noise_is_seeded_in_range_and_the_stream_the_committed_runs_drew():
@@ -95,7 +155,8 @@ def test_tiny_end_to_end_run_writes_json_and_figures_render(monkeypatch, tmp_pat
     run = saved["groups"][0]["runs"][0]
     assert [h["epoch"] for h in run["history"]["same_init"]] == [1, 2]
     assert np.array(run["history"]["same_init"][-1]["confusion"]).sum() == 200
-    assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained", "cross_init_untrained"}
+    assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained", "same_init_untrained",
+                                  "cross_init_untrained"}
     assert saved["environment"]["numpy"] == np.__version__
     assert saved["recipe_selection"] == {"protocol": runs.PROTOCOL, "choices": gl.RECIPE_SELECTION}
     assert result["groups"][0]["summary"]["teacher"]["mean"] > 0.8
