@@ -275,6 +275,78 @@ def ghost_sweep_table():
     return "\n".join(rows)
 
 
+# The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
+# file per number of ghost logits m; "none" is every file's cross-init student.
+SHARE_CONDITIONS = {"all": "all four layers (the default)", "fc2+class+ghost": "all but fc1",
+                    "fc1+class+ghost": "all but fc2", "fc1+fc2+ghost": "all but the class head",
+                    "fc1+fc2+class": "all but the ghost head", "heads": "both heads (class + ghost)",
+                    "hidden": "both hidden layers (fc1 + fc2)", "ghost": "the ghost head only",
+                    "class": "the class head only", "none": "none (the cross-init student)"}
+
+
+def share_map(folder):
+    """{m: {--share condition: (accuracies, untrained starts, CKAs), one per seed}} from the share_map_m*.json files
+    in ``folder``, m ascending; the "none" condition is the cross-init student of the first group."""
+    files = sorted((name for name in os.listdir(folder) if re.fullmatch(r"share_map_m\d+\.json", name)),
+                   key=lambda name: int(name[len("share_map_m"):-len(".json")]))
+    found = {}
+    for name in files:
+        groups = load(folder, name, "ghost_logit")["groups"]
+        per_condition = {}
+        for group, (student, start) in [(g, ("same_init", "same_init_untrained")) for g in groups] + [
+                (groups[0], ("cross_init", "cross_init_untrained"))]:
+            condition = group["sweep_value"] if student == "same_init" else "none"
+            per_condition[condition] = (np.array([r["metrics"][student]["test_acc"] for r in group["runs"]]),
+                                        np.array([r["metrics"][start]["test_acc"] for r in group["runs"]]),
+                                        [r["metrics"][student]["cka_to_teacher"] for r in group["runs"]])
+        found[groups[0]["config"]["n_ghost"]] = per_condition
+    return found
+
+
+def share_map_table(full=False):
+    """The per-layer map: a row per condition, the student's test accuracy for each m (README); with ``full``
+    a row per condition and m with the worst seed, the untrained start, the gain over it and the CKA (notes)."""
+    found = share_map(GHOST)
+    if full:
+        rows = ["| layers shared with the teacher's initialisation | m | seeds | student | worst seed | untrained "
+                "start | gain over the start (points) | CKA to teacher |", "|---|---|---|---|---|---|---|---|"]
+        for condition, label in SHARE_CONDITIONS.items():
+            for m, cells in found.items():
+                acc, start, cka = cells[condition]
+                rows.append(f"| {label} | {m} | {len(acc)} | {mean_std(describe(acc))} | {pct(acc.min())} | "
+                            f"{pct(start.mean())} | {100 * (acc - start).mean():+.1f} | {diagnostic_mean(cka)} |")
+        return "\n".join(rows)
+    rows = ["| layers shared with the teacher's initialisation | " + " | ".join(f"m = {m}" for m in found) + " |",
+            "|---" * (len(found) + 1) + "|"]
+    for condition, label in SHARE_CONDITIONS.items():
+        cells = [mean_std(describe(found[m][condition][0])) for m in found]
+        rows.append("| " + " | ".join([bold_if(condition == "all", label)]
+                                      + [bold_if(condition == "all", cell) for cell in cells]) + " |")
+    files = [(f"share_map_m{m}.json", None) for m in found]
+    return "\n".join(rows) + source_line("ghost_logit", files)
+
+
+def share_map_figure(found):
+    """A heat map, conditions x m, of the points the student gained over its own untrained start."""
+    import matplotlib.pyplot as plt
+    ms, conditions = list(found), list(SHARE_CONDITIONS)
+    gain = np.array([[100 * (found[m][c][0] - found[m][c][1]).mean() for m in ms] for c in conditions])
+    accuracy = np.array([[100 * found[m][c][0].mean() for m in ms] for c in conditions])
+    fig, ax = plt.subplots(figsize=(4.2 + 1.1 * len(ms), 5.2))
+    image = ax.imshow(gain, cmap="viridis", vmin=min(0, gain.min()), vmax=max(1, gain.max()), aspect="auto")
+    for i in range(len(conditions)):
+        for j in range(len(ms)):
+            ax.text(j, i, f"{round(gain[i, j]):+d}\n({accuracy[i, j]:.0f} %)", ha="center", va="center", fontsize=7,
+                    color="white" if gain[i, j] < 0.6 * max(1, gain.max()) else "black")
+    ax.set(xticks=range(len(ms)), xticklabels=[f"m = {m}" for m in ms], yticks=range(len(conditions)),
+           yticklabels=[SHARE_CONDITIONS[c] for c in conditions])
+    ax.tick_params(labelsize=8)
+    ax.set_title("points gained over the student's own untrained start\n(its test accuracy in brackets; "
+                 f"mean of {len(found[ms[0]]['all'][0])} seeds)", fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.7).ax.tick_params(labelsize=7)
+    return png(fig)
+
+
 def ghost_figures(folder):
     """{file name: PNG} drawn from the ghost-logit JSON files in it."""
     import matplotlib.pyplot as plt
@@ -315,6 +387,10 @@ def ghost_figures(folder):
     ax.tick_params(axis="x", labelsize=8)
     ax.title.set_fontsize(9)
     figures["seed_distribution.png"] = png(fig)
+
+    found = share_map(folder)
+    if found:
+        figures["share_map.png"] = share_map_figure(found)
 
     for name, label in existing(folder, GHOST_SWEEPS):
         groups = load(folder, name, "ghost_logit")["groups"]
@@ -973,6 +1049,9 @@ def readme_blocks():
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-full"] = ghost_main_table(full=True)
         blocks["ghost-sweeps"] = ghost_sweep_table()
+        if share_map(GHOST):
+            blocks["ghost-share"] = share_map_table()
+            blocks["ghost-share-full"] = share_map_table(full=True)
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
         blocks["subclass-headline"] = subclass_headline()
         blocks["subclass-main"] = subclass_main_table()

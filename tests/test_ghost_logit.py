@@ -180,3 +180,25 @@ def test_real_mnist_same_init_student_beats_cross_init(monkeypatch, tmp_path):
         metrics = run["metrics"]
         assert metrics["teacher"]["test_acc"] > 0.9
         assert metrics["same_init"]["test_acc"] > metrics["cross_init"]["test_acc"] + 0.2
+
+
+def test_the_per_layer_map_reads_one_file_per_m_and_draws_its_heat_map(monkeypatch, tmp_path):
+    """Each share_map_m<m>.json is a sweep over --share; the map has a row per condition (none: the cross-init
+    student) and a column per m, m ascending; the figure renders from the JSON alone."""
+    monkeypatch.setattr(gl, "load_mnist", fake_mnist)
+    common = ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--n-noise", "256", "--hidden", "16", "--quiet",
+              "--seeds", "0", "1", "--sweep", "share=" + ",".join(c for c in visualize.SHARE_CONDITIONS if c != "none")]
+    results = {m: gl.main(common + ["--n-ghost", str(m), "--out", str(tmp_path / f"share_map_m{m}.json")])
+               for m in (12, 2)}
+    found = visualize.share_map(str(tmp_path))
+    assert list(found) == [2, 12] and all(list(found[m]) == list(visualize.SHARE_CONDITIONS) for m in found)
+    cross = [r["metrics"]["cross_init"]["test_acc"] for r in results[2]["groups"][0]["runs"]]
+    assert list(found[2]["none"][0]) == cross
+    heads = next(g for g in results[12]["groups"] if g["sweep_value"] == "heads")
+    assert list(found[12]["heads"][1]) == [r["metrics"]["same_init_untrained"]["test_acc"] for r in heads["runs"]]
+    monkeypatch.setattr(visualize, "GHOST", str(tmp_path))
+    table = visualize.share_map_table().splitlines()
+    assert table[0] == "| layers shared with the teacher's initialisation | m = 2 | m = 12 |"
+    assert table[2].startswith("| **all four layers (the default)** | **") and "**" not in "".join(table[3:])
+    assert len(visualize.share_map_table(full=True).splitlines()) == 2 + 2 * len(visualize.SHARE_CONDITIONS)
+    assert visualize.share_map_figure(found)[:4] == b"\x89PNG"
