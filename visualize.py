@@ -285,8 +285,9 @@ SHARE_CONDITIONS = {"all": "all four layers (the default)", "fc2+class+ghost": "
 
 
 def share_map(folder):
-    """{m: {--share condition: (accuracies, untrained starts, CKAs), one per seed}} from the share_map_m*.json files
-    in ``folder``, m ascending; the "none" condition is the cross-init student of the first group."""
+    """{m: {--share condition: (accuracies, untrained starts' accuracies, CKAs, untrained starts' CKAs), one per
+    seed}} from the share_map_m*.json files in ``folder``, m ascending; the "none" condition is the cross-init
+    student of the first group."""
     files = sorted((name for name in os.listdir(folder) if re.fullmatch(r"share_map_m\d+\.json", name)),
                    key=lambda name: int(name[len("share_map_m"):-len(".json")]))
     found = {}
@@ -298,7 +299,8 @@ def share_map(folder):
             condition = group["sweep_value"] if student == "same_init" else "none"
             per_condition[condition] = (np.array([r["metrics"][student]["test_acc"] for r in group["runs"]]),
                                         np.array([r["metrics"][start]["test_acc"] for r in group["runs"]]),
-                                        [r["metrics"][student]["cka_to_teacher"] for r in group["runs"]])
+                                        [r["metrics"][student]["cka_to_teacher"] for r in group["runs"]],
+                                        [r["metrics"][start]["cka_to_teacher"] for r in group["runs"]])
         found[groups[0]["config"]["n_ghost"]] = per_condition
     return found
 
@@ -309,12 +311,14 @@ def share_map_table(full=False):
     found = share_map(GHOST)
     if full:
         rows = ["| layers shared with the teacher's initialisation | m | seeds | student | worst seed | untrained "
-                "start | gain over the start (points) | CKA to teacher |", "|---|---|---|---|---|---|---|---|"]
+                "start | gain over the start (points) | CKA to teacher: start → trained |",
+                "|---|---|---|---|---|---|---|---|"]
         for condition, label in SHARE_CONDITIONS.items():
             for m, cells in found.items():
-                acc, start, cka = cells[condition]
+                acc, start, cka, start_cka = cells[condition]
                 rows.append(f"| {label} | {m} | {len(acc)} | {mean_std(describe(acc))} | {pct(acc.min())} | "
-                            f"{pct(start.mean())} | {100 * (acc - start).mean():+.1f} | {diagnostic_mean(cka)} |")
+                            f"{pct(start.mean())} | {100 * (acc - start).mean():+.1f} | "
+                            f"{diagnostic_mean(start_cka)} → {diagnostic_mean(cka)} |")
         return "\n".join(rows)
     rows = ["| layers shared with the teacher's initialisation | " + " | ".join(f"m = {m}" for m in found) + " |",
             "|---" * (len(found) + 1) + "|"]
