@@ -8,6 +8,7 @@ import os
 import re
 import shlex
 
+import numpy as np
 import pytest
 
 import ghost_logit_distill
@@ -140,6 +141,23 @@ def test_the_fast_recipes_numbers_in_readme_prose_are_the_jsons():
     text = " ".join(readme_text().split())
     assert f"It makes {round(min(more))} to {round(max(more))} more test errors than the default" in text
     assert f"paper's lines on {passed} of {len(runs_after)} runs" in text
+
+
+def test_the_per_layer_maps_numbers_in_readme_prose_are_the_jsons():
+    """The README's paragraphs under the per-layer map quote accuracies and a CKA from the share_map_m*.json files."""
+    found = visualize.share_map(visualize.GHOST)
+    if not found:
+        pytest.skip("no per-layer map committed")
+    first, last = min(found), max(found)
+    acc = {(c, m): visualize.pct(found[m][c][0].mean()) for m in found for c in found[m]}
+    text = " ".join(readme_text().split())
+    no_class = min(np.mean(found[m]["fc1+fc2+ghost"][2]) for m in found)
+    assert f"becomes the teacher's (linear CKA {no_class:.2f})" in text
+    assert f"At m = {last}, an independent fc1 costs nothing ({acc['fc2+class+ghost', last]} %)" in text
+    assert f"the heads alone reach {acc['heads', last]} %" in text
+    assert (f"reaches {acc['fc1+fc2+class', first]} % at m = {first} but {acc['fc1+fc2+class', last]} % at "
+            f"m = {last}") in text
+    assert f"both heads alone give {acc['heads', 3]} % at m = 3 and {acc['heads', 10]} % at their default m = 10" in text
 
 
 def test_every_relative_link_and_image_resolves_to_a_committed_file_and_heading():
