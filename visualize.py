@@ -43,8 +43,9 @@ def load(folder, name, experiment=None):
     if kind:  # a FIFO would block, a device never end
         raise ResultsError(f"{path}: {kind}, not a results file")
     try:
-        if os.path.getsize(path) > MAX_RESULTS_BYTES:
-            raise ResultsError(f"{path}: {os.path.getsize(path) / 1e6:.0f} MB, larger than any results file "
+        size = os.path.getsize(path)
+        if size > MAX_RESULTS_BYTES:
+            raise ResultsError(f"{path}: {size / 1e6:.0f} MB, larger than any results file "
                                f"(at most {MAX_RESULTS_BYTES // 10 ** 6} MB); not read")
         with open(path) as f:
             result = json.load(f)
@@ -226,6 +227,15 @@ def source_line(experiment, files):
     return f"\n\nFrom `viz/{experiment}/`: {', '.join(f'`{name}`' for name, _ in files)}."
 
 
+def table_head(header):
+    """A Markdown table's header and separator rows."""
+    return [markdown_row(header), "|---" * len(header) + "|"]
+
+
+def markdown_row(cells):
+    return "| " + " | ".join(cells) + " |"
+
+
 def bold_if(default, text):
     """A table cell, bold in the default recipe's row only (so that the eye finds it)."""
     return f"**{text}**" if default else text
@@ -237,7 +247,7 @@ def ghost_main_table(full=False):
     header = ["recipe", "seeds", "teacher", "same-init student", "cross-init student", "cross-init before training"]
     header += ["untrained (shared init)"] * full + ["worst seed: same-init / cross-init"]
     header += ["CKA to teacher: same / cross / untrained"] * full + ["seconds per seed"]
-    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    rows = table_head(header)
     for name, label in existing(GHOST, GHOST_MAIN + GHOST_OTHER):
         group = load(GHOST, name, "ghost_logit")["groups"][0]
         s, runs, default = group["summary"], group["runs"], name == "seeds.json"
@@ -247,7 +257,7 @@ def ghost_main_table(full=False):
         cells += [mean_std(s["untrained"])] * full + [f"{pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])}"]
         cells += [" / ".join(diagnostic_mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
                              for k in ("same_init", "cross_init", "untrained"))] * full
-        rows.append("| " + " | ".join(cells + [f"{np.mean([r['timings']['total_s'] for r in runs]):.0f}"]) + " |")
+        rows.append(markdown_row(cells + [f"{np.mean([r['timings']['total_s'] for r in runs]):.0f}"]))
     return "\n".join(rows) + ("" if full else source_line("ghost_logit", existing(GHOST, GHOST_MAIN + GHOST_OTHER)))
 
 
@@ -290,29 +300,27 @@ def share_map(folder):
     student of the first group."""
     files = sorted((name for name in os.listdir(folder) if re.fullmatch(r"share_map_m\d+\.json", name)),
                    key=lambda name: int(name[len("share_map_m"):-len(".json")]))
+    def scores(group, student):
+        runs = group["runs"]
+        return (np.array([r["metrics"][student]["test_acc"] for r in runs]),
+                np.array([r["metrics"][f"{student}_untrained"]["test_acc"] for r in runs]),
+                [r["metrics"][student]["cka_to_teacher"] for r in runs],
+                [r["metrics"][f"{student}_untrained"]["cka_to_teacher"] for r in runs])
     found = {}
     for name in files:
         groups = load(folder, name, "ghost_logit")["groups"]
-        per_condition = {}
-        for group, (student, start) in [(g, ("same_init", "same_init_untrained")) for g in groups] + [
-                (groups[0], ("cross_init", "cross_init_untrained"))]:
-            condition = group["sweep_value"] if student == "same_init" else "none"
-            per_condition[condition] = (np.array([r["metrics"][student]["test_acc"] for r in group["runs"]]),
-                                        np.array([r["metrics"][start]["test_acc"] for r in group["runs"]]),
-                                        [r["metrics"][student]["cka_to_teacher"] for r in group["runs"]],
-                                        [r["metrics"][start]["cka_to_teacher"] for r in group["runs"]])
-        found[groups[0]["config"]["n_ghost"]] = per_condition
+        found[groups[0]["config"]["n_ghost"]] = {**{g["sweep_value"]: scores(g, "same_init") for g in groups},
+                                                 "none": scores(groups[0], "cross_init")}
     return found
 
 
-def share_map_table(full=False):
-    """The per-layer map: a row per condition, the student's test accuracy for each m (README); with ``full``
-    a row per condition and m with the worst seed, the untrained start, the gain over it and the CKA (notes)."""
-    found = share_map(GHOST)
+def share_map_table(found, full=False):
+    """The per-layer map (``found``: share_map): a row per condition, the student's test accuracy for each m
+    (README); with ``full`` a row per condition and m with the worst seed, the untrained start, the gain over
+    it and the CKA (notes)."""
     if full:
-        rows = ["| layers shared with the teacher's initialisation | m | seeds | student | worst seed | untrained "
-                "start | gain over the start (points) | CKA to teacher: start → trained |",
-                "|---|---|---|---|---|---|---|---|"]
+        rows = table_head(["layers shared with the teacher's initialisation", "m", "seeds", "student", "worst seed",
+                           "untrained start", "gain over the start (points)", "CKA to teacher: start → trained"])
         for condition, label in SHARE_CONDITIONS.items():
             for m, cells in found.items():
                 acc, start, cka, start_cka = cells[condition]
@@ -320,12 +328,10 @@ def share_map_table(full=False):
                             f"{pct(start.mean())} | {100 * (acc - start).mean():+.1f} | "
                             f"{diagnostic_mean(start_cka)} → {diagnostic_mean(cka)} |")
         return "\n".join(rows)
-    rows = ["| layers shared with the teacher's initialisation | " + " | ".join(f"m = {m}" for m in found) + " |",
-            "|---" * (len(found) + 1) + "|"]
+    rows = table_head(["layers shared with the teacher's initialisation"] + [f"m = {m}" for m in found])
     for condition, label in SHARE_CONDITIONS.items():
-        cells = [mean_std(describe(found[m][condition][0])) for m in found]
-        rows.append("| " + " | ".join([bold_if(condition == "all", label)]
-                                      + [bold_if(condition == "all", cell) for cell in cells]) + " |")
+        cells = [label] + [mean_std(describe(found[m][condition][0])) for m in found]
+        rows.append(markdown_row([bold_if(condition == "all", cell) for cell in cells]))
     files = [(f"share_map_m{m}.json", None) for m in found]
     return "\n".join(rows) + source_line("ghost_logit", files)
 
@@ -560,7 +566,7 @@ def subclass_main_table(full=False):
                                                                   "student worst / best seed"]
     header += ["student 1-to-1 on validation", "student any-mapping"] * full + ["k-means 5+5 1-to-1"]
     header += ["super-class only"] * full + ["seconds per seed"]
-    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    rows = table_head(header)
     for name, label in existing(SUBCLASS, SUBCLASS_MAIN):
         group = load(SUBCLASS, name, "subclass")["groups"][0]
         s, runs, default = group["summary"], group["runs"], name == "seeds.json"
@@ -571,7 +577,7 @@ def subclass_main_table(full=False):
             cells += [validation_twin(group["config"]), mean_std(s["student_any_mapping"])]
         cells.append(mean_std(s["kmeans_one_to_one"]))
         cells += [pct(np.mean([r["baselines"]["super_only"]["one_to_one"] for r in runs]))] * full
-        rows.append("| " + " | ".join(cells + [f"{np.mean([sum(r['timings'].values()) for r in runs]):.0f}"]) + " |")
+        rows.append(markdown_row(cells + [f"{np.mean([sum(r['timings'].values()) for r in runs]):.0f}"]))
     return "\n".join(rows) + ("" if full else source_line("subclass", existing(SUBCLASS, SUBCLASS_MAIN)))
 
 
@@ -636,6 +642,12 @@ ERRORS_LINE = PAPER_OMITTED_3["after"]
 OMITTED_LINE = round(1 - PAPER_OMITTED_3["threes_wrong_after"] / PAPER_OMITTED_3["threes"], 3)  # 98.6 %
 
 
+def within_lines(scores):
+    """How many of ``scores`` (each with "errors" and "omitted_acc") are at least as good as the paper's
+    student after its correction on both counts."""
+    return sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in scores)
+
+
 def teacher_screen(config):
     """A run whose students trained one epoch screened its teacher: the students only finished the run."""
     return config["n_epochs_student"] == 1
@@ -651,7 +663,7 @@ def omitted_main_table(files, full=False):
               + ["omitted correct", "offset (train probe)"] * full + ["errors after", "omitted correct after"]
               + ["worst seed after: errors / omitted"] * full + [within] + ["test-tuned offset"] * full
               + ["seconds per seed"])
-    rows = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
+    rows = table_head(header)
     for name, label in files:
         if name is PAPER_ROW:
             p = PAPER_OMITTED_3
@@ -659,7 +671,7 @@ def omitted_main_table(files, full=False):
                      + [f"{pct(1 - p['threes_wrong'] / p['threes'])} %", "–"] * full
                      + [str(p["after"]), f"{pct(OMITTED_LINE)} %"] + ["–"] * full + ["–"]
                      + [f"+{p['offset']:.2f}"] * full + ["–"])
-            rows.append("| " + " | ".join(cells) + " |")
+            rows.append(markdown_row(cells))
             continue
         if not os.path.exists(os.path.join(OMITTED, name)):
             continue
@@ -667,7 +679,7 @@ def omitted_main_table(files, full=False):
             s, runs, c = group["summary"], group["runs"], group["config"]
             default = name in ("seeds.json", "sweep_omit.json")
             after = [r["metrics"]["student_corrected"] for r in runs]
-            reached = sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in after)
+            reached = within_lines(after)
             cells = ([bold_if(default, f"{label}, {''.join(map(str, c['omit']))}")]
                      + [f"2x{c['teacher_hidden']}, {c['n_epochs_teacher']} + {c['n_epochs_student']}"] * full
                      + [str(len(runs)), errors(s["teacher_errors"]), errors(s["student_errors"])]
@@ -677,7 +689,7 @@ def omitted_main_table(files, full=False):
                      + [f"{max(a['errors'] for a in after)} / {pct(min(a['omitted_acc'] for a in after))} %"] * full
                      + [f"{reached} of {len(runs)}"] + [f"{s['test_tuned_offset']['mean']:+.2f}"] * full
                      + [f"{seconds_per_seed(runs):.0f}"])
-            rows.append("| " + " | ".join(cells) + " |")
+            rows.append(markdown_row(cells))
     shown = [(name, label) for name, label in files if name is not PAPER_ROW]
     return "\n".join(rows) + ("" if full else source_line("omitted_class", existing(OMITTED, shown)))
 
@@ -711,7 +723,7 @@ def omitted_headline():
     s = groups["seeds.json"][0]["summary"]
     every = [r["metrics"]["student_corrected"] for g in groups["seeds.json"] + groups["sweep_omit.json"]
              for r in g["runs"]]
-    reached = sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in every)
+    reached = within_lines(every)
     others = " and ".join("".join(map(str, g["config"]["omit"])) for g in groups["sweep_omit.json"])
     return (f"With every 3 left out of its transfer set, the default student makes **{errors(s['corrected_errors'])}"
             f"** test errors and gets **{pct(s['corrected_omitted_acc']['mean'])} %** of the 3s right after the bias "
@@ -752,7 +764,7 @@ def omitted_correction_table(groups):
             offset = np.mean([np.mean(f["offsets"]) for f in fits])
             cells.append(f"{offset:+.2f}, {errors(describe([a['errors'] for a in after]))}, "
                          f"{mean_std(describe([a['omitted_acc'] for a in after]))} %")
-            within.append(sum(a["errors"] <= ERRORS_LINE and a["omitted_acc"] >= OMITTED_LINE for a in after))
+            within.append(within_lines(after))
         teacher = describe([r["metrics"]["teacher"]["omitted_acc"] for r in runs])
         reachable = sum(any(e <= ERRORS_LINE and a >= OMITTED_LINE
                             for e, a in zip(r["bias"]["sweep"]["errors"], r["bias"]["sweep"]["omitted_acc"]))
@@ -787,7 +799,7 @@ def omitted_frontier_table(validation):
                     f"{', '.join(sorted({''.join(map(str, omit)) for _, omit, _ in runs}))} | "
                     f"{seconds_per_seed([r for r, _, _ in runs]):.0f} ({'; '.join(machines)}) | "
                     f"{max(a['errors'] for a in after)} | {pct(min(a['omitted_acc'] for a in after))} % | "
-                    f"{sum(a['errors'] <= ERRORS_LINE and a['omitted_acc'] >= OMITTED_LINE for a in after)} "
+                    f"{within_lines(after)} "
                     f"of {len(after)} |")
     return "\n".join(rows)
 
@@ -1053,9 +1065,10 @@ def readme_blocks():
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-full"] = ghost_main_table(full=True)
         blocks["ghost-sweeps"] = ghost_sweep_table()
-        if share_map(GHOST):
-            blocks["ghost-share"] = share_map_table()
-            blocks["ghost-share-full"] = share_map_table(full=True)
+        found = share_map(GHOST)
+        if found:
+            blocks["ghost-share"] = share_map_table(found)
+            blocks["ghost-share-full"] = share_map_table(found, full=True)
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
         blocks["subclass-headline"] = subclass_headline()
         blocks["subclass-main"] = subclass_main_table()

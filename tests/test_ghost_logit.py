@@ -196,9 +196,8 @@ def test_the_per_layer_map_reads_one_file_per_m_and_draws_its_heat_map(monkeypat
     assert list(found[2]["none"][0]) == cross
     heads = next(g for g in results[12]["groups"] if g["sweep_value"] == "heads")
     assert list(found[12]["heads"][1]) == [r["metrics"]["same_init_untrained"]["test_acc"] for r in heads["runs"]]
-    monkeypatch.setattr(visualize, "GHOST", str(tmp_path))
-    table = visualize.share_map_table().splitlines()
+    table = visualize.share_map_table(found).splitlines()
     assert table[0] == "| layers shared with the teacher's initialisation | m = 2 | m = 12 |"
     assert table[2].startswith("| **all four layers (the default)** | **") and "**" not in "".join(table[3:])
-    assert len(visualize.share_map_table(full=True).splitlines()) == 2 + 2 * len(visualize.SHARE_CONDITIONS)
+    assert len(visualize.share_map_table(found, full=True).splitlines()) == 2 + 2 * len(visualize.SHARE_CONDITIONS)
     assert visualize.share_map_figure(found)[:4] == b"\x89PNG"

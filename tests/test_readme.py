@@ -137,7 +137,7 @@ def test_the_fast_recipes_numbers_in_readme_prose_are_the_jsons():
     more = [f["summary"]["corrected_errors"]["mean"] - d["summary"]["corrected_errors"]["mean"]
             for d, f in zip(default, fast)]
     runs_after = [r["metrics"]["student_corrected"] for g in fast for r in g["runs"]]
-    passed = sum(a["errors"] <= visualize.ERRORS_LINE and a["omitted_acc"] >= visualize.OMITTED_LINE for a in runs_after)
+    passed = visualize.within_lines(runs_after)
     text = " ".join(readme_text().split())
     assert f"It makes {round(min(more))} to {round(max(more))} more test errors than the default" in text
     assert f"paper's lines on {passed} of {len(runs_after)} runs" in text
