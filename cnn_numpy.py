@@ -1,0 +1,294 @@
+"""The shared numpy CNN: convolution, max-pooling and fully connected layers, hand-written backward pass.
+
+The same interface as ``mlp_numpy.MLP``, so ``Adam``, the losses and the experiments' training loops take
+either network unchanged: one flat float32 parameter vector and one gradient vector with each layer's
+weights ``W`` and biases ``b`` as views into them, ``forward`` / ``backward`` / ``predict_logits`` on flat
+(batch, 784) inputs, ``activations[-2]`` the last hidden layer, He initialisation from a seed, and
+``init_params`` to start from another network's values.
+
+How it is computed, and why (each choice measured against the alternative on a 2-core Xeon with
+OpenBLAS; ``bench_mlp.py --workload W5`` times a whole epoch against PyTorch):
+
+* Layout NHWC: a 3x3 patch of an NHWC image is 9 runs of C contiguous floats, so ``im2col`` is 9 block
+  copies, and the convolution is ONE GEMM, (N*H*W, 9*C_in) @ (9*C_in, C_out), whose output is
+  already the next layer's NHWC input.
+* A convolution followed by max-pooling pools first, then adds the bias and applies the ReLU:
+  max(relu(z + b)) = relu(max(z) + b) because both are monotonic, so the elementwise work runs on a
+  quarter of the values.
+* Max-pooling compares the p*p strided views of a window with ``np.maximum``; its backward sends each
+  gradient to the first position of the window, in raster order, that holds the maximum (PyTorch's
+  rule), so a tie sends the whole gradient to one input, never splits it.
+* All big arrays (patches, convolution outputs, masks, gradients) live in buffers made once per batch
+  size and reused through numpy's ``out=`` arguments, as in the MLP.
+
+Shapes: a convolution's W is (k*k*C_in, C_out), rows in (dy, dx, c) order; a fully connected layer's W
+is (fan_in, fan_out) as in the MLP, the first one's rows in the flattened NHWC (h, w, c) order.
+"""
+
+import re
+
+import numpy as np
+
+# The seed report's network (MSML640): two 3x3 convolutions of 32 and 64 filters, each with a ReLU and a
+# 2x2 max-pool, a 128-unit fully connected layer, then the output layer (10 classes + 3 ghost logits).
+SEED_REPORT_LAYERS = ("conv32", "pool2", "conv64", "pool2", "fc128")
+LAYER_SPEC = re.compile(r"(conv|pool|fc)([1-9][0-9]*)$")
+
+
+def parse_layers(layers, image_shape):
+    """A layer list ("conv32", "pool2", "fc128", ...) as blocks, checked against the image shape.
+
+    Each convolution (3x3, stride 1, padding 1, ReLU) takes the pool that follows it into its block;
+    fully connected layers (ReLU) come after every convolution.  Returns (conv blocks as
+    (c_in, c_out, height, width, pool) tuples, hidden widths of the fully connected layers, the
+    flattened size that enters the first of them).  ValueError names the first bad entry."""
+    height, width, channels = image_shape
+    convs, hidden = [], []
+    for i, spec in enumerate(layers):
+        match = LAYER_SPEC.match(str(spec))
+        if not match:
+            raise ValueError(f"layer {spec!r}: expected convN, poolN or fcN with N a positive integer")
+        kind, n = match.group(1), int(match.group(2))
+        if kind != "fc" and hidden:
+            raise ValueError(f"layer {spec!r}: convolutions and pools must come before the fully connected layers")
+        if kind == "conv":
+            convs.append([channels, n, height, width, 1])
+            channels = n
+        elif kind == "pool":
+            if not convs or i == 0 or not layers[i - 1].startswith("conv"):
+                raise ValueError(f"layer {spec!r}: a pool must follow a convolution")
+            if n > min(height, width):
+                raise ValueError(f"layer {spec!r}: a {height}x{width} image is smaller than the pool")
+            convs[-1][4] = n
+            height, width = height // n, width // n
+        else:
+            hidden.append(n)
+    return [tuple(c) for c in convs], hidden, height * width * channels
+
+
+class CNN:
+    """Convolutional network with a hand-written backward pass and the MLP's interface.
+
+    ``CNN(n_outputs=13)`` is the seed report's network on 28x28 grey images.  ``seed`` is one integer
+    (parametrised layer i draws from ``default_rng([seed, i])``) or one seed per parametrised layer
+    (convolutions, then fully connected layers, then the output layer), so a layer's initial values
+    depend only on its own seed and shape.  He (Kaiming-normal) weights, zero biases; ``init_params``
+    starts from a flat vector instead, as in the MLP.
+
+    ``forward`` keeps what ``backward`` needs in buffers owned by the model, overwritten by the next
+    forward of the same batch size (``self.activations``: each block's and hidden layer's output, then
+    the logits).  Use ``predict_logits`` for a fresh array.
+    """
+
+    KERNEL = 3  # every convolution is 3x3, stride 1, zero padding 1: the image size is kept
+    FLUSH_BELOW = 1e-30  # as in MLP.backward: float32 denormals in dL/dlogits would slow every GEMM
+
+    def __init__(self, layers=SEED_REPORT_LAYERS, n_outputs=13, image_shape=(28, 28, 1), seed=0,
+                 init_params=None, dtype=np.float32):
+        self.layers, self.image_shape = tuple(layers), tuple(int(s) for s in image_shape)
+        self.convs, hidden, flat = parse_layers(self.layers, self.image_shape)
+        self.sizes = [flat, *hidden, int(n_outputs)]
+        self.dtype = np.dtype(dtype)
+        k2 = self.KERNEL * self.KERNEL
+        shapes = [(k2 * c_in, c_out) for c_in, c_out, *_ in self.convs] + list(zip(self.sizes[:-1], self.sizes[1:]))
+        n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in shapes)
+        self.params = np.zeros(n_params, self.dtype)
+        self.grads = np.zeros(n_params, self.dtype)
+        self.W, self.b = _layer_views(self.params, shapes)
+        self.dW, self.db = _layer_views(self.grads, shapes)
+        if init_params is None:
+            seeds = [[seed, i] for i in range(len(shapes))] if np.ndim(seed) == 0 else list(seed)
+            if len(seeds) != len(shapes):
+                raise ValueError(f"this CNN has {len(shapes)} parametrised layers, got {len(seeds)} seeds")
+            for W, layer_seed in zip(self.W, seeds):  # He init: fan-in is k*k*C_in for a convolution
+                W[...] = np.random.default_rng(layer_seed).standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
+        else:
+            init_params = np.asarray(init_params)
+            if init_params.shape != (n_params,):
+                raise ValueError(f"init_params has shape {init_params.shape}, this CNN needs ({n_params},)")
+            self.params[...] = init_params
+        self._buffers = {}
+
+    def _buffers_for(self, n):
+        """Per-batch-size buffers (made once, reused): padded inputs, patches, convolution outputs,
+        block outputs, fully connected activations, and their gradients."""
+        if n not in self._buffers:
+            if len(self._buffers) >= 4:  # e.g. train, last partial batch, eval
+                self._buffers.pop(next(iter(self._buffers)))
+            k, pad, dt = self.KERNEL, self.KERNEL // 2, self.dtype
+            convs = []
+            for c_in, c_out, h, w, p in self.convs:
+                convs.append({
+                    "padded": np.zeros((n, h + 2 * pad, w + 2 * pad, c_in), dt),  # borders stay zero
+                    "patches": np.empty((n, h, w, k, k, c_in), dt),
+                    "z": np.empty((n, h, w, c_out), dt),
+                    "pooled": np.empty((n, h // p, w // p, c_out), dt) if p > 1 else None,
+                    "out": np.empty((n, h // p, w // p, c_out), dt),
+                    "mask": np.empty((n, h // p, w // p, c_out), bool),
+                    "dz": np.zeros((n, h, w, c_out), dt) if p > 1 else None,  # rows a pool drops stay 0
+                    "d_patches": np.empty((n, h, w, k, k, c_in), dt),
+                    "d_padded": np.empty((n, h + 2 * pad, w + 2 * pad, c_in), dt)})
+            self._buffers[n] = {
+                "convs": convs,
+                "fc": [np.empty((n, s), dt) for s in self.sizes[1:]],
+                "fc_masks": [np.empty((n, s), bool) for s in self.sizes[1:-1]],
+                "fc_deltas": [np.empty((n, s), dt) for s in self.sizes[:-1]]}
+        return self._buffers[n]
+
+    def forward(self, x):
+        """Logits for a batch of flat images x (batch, H*W*C in NHWC order); remembers what backward needs."""
+        n = len(x)
+        buf = self._buffers_for(n)
+        self._n = n
+        pad = self.KERNEL // 2
+        h = np.asarray(x, self.dtype).reshape((n,) + self.image_shape)
+        for (c_in, c_out, height, width, p), W, b, cb in zip(self.convs, self.W, self.b, buf["convs"]):
+            cb["padded"][:, pad:pad + height, pad:pad + width] = h
+            patches = im2col(cb["padded"], self.KERNEL, out=cb["patches"])
+            np.matmul(patches.reshape(-1, W.shape[0]), W, out=cb["z"].reshape(-1, c_out))
+            pooled = max_pool(cb["z"], p, out=cb["pooled"]) if p > 1 else cb["z"]
+            h = np.add(pooled, b, out=cb["out"])
+            np.maximum(h, 0, out=h)
+        h = h.reshape(n, -1)
+        n_convs = len(self.convs)
+        for layer, out in enumerate(buf["fc"]):
+            np.matmul(h, self.W[n_convs + layer], out=out)
+            out += self.b[n_convs + layer]
+            if layer < len(buf["fc"]) - 1:
+                np.maximum(out, 0, out=out)
+            h = out
+        self._input = x
+        self.activations = [cb["out"] for cb in buf["convs"]] + buf["fc"]
+        return h
+
+    def backward(self, dlogits, input_grad=False):
+        """Fill ``self.grads`` with dL/dparams given dL/dlogits of the last forward.
+
+        Returns dL/dinput (flat, a fresh array) if ``input_grad`` is true, else None: the first
+        convolution's input gradient costs a GEMM and a col2im, so it is skipped unless asked for."""
+        buf = self._buffers_for(self._n)
+        delta = np.asarray(dlogits, self.dtype)
+        delta = np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
+        n_convs = len(self.convs)
+        flattened = buf["convs"][-1]["out"].reshape(self._n, -1) if n_convs else self._input
+        below = [flattened] + buf["fc"][:-1]  # each fully connected layer's input
+        for layer in range(len(buf["fc"]) - 1, -1, -1):
+            W, dW, db = self.W[n_convs + layer], self.dW[n_convs + layer], self.db[n_convs + layer]
+            np.matmul(below[layer].T, delta, out=dW)
+            np.sum(delta, axis=0, out=db)
+            if layer == 0 and not n_convs and not input_grad:
+                return None
+            d_below = np.matmul(delta, W.T, out=buf["fc_deltas"][layer])
+            if layer > 0:
+                mask = np.greater(below[layer], 0, out=buf["fc_masks"][layer - 1])
+                np.multiply(d_below, mask, out=d_below)
+            delta = d_below
+        if not n_convs:
+            return delta.copy()
+        pad = self.KERNEL // 2
+        for i in range(n_convs - 1, -1, -1):
+            (c_in, c_out, height, width, p), cb = self.convs[i], buf["convs"][i]
+            delta = delta.reshape(cb["out"].shape)
+            np.multiply(delta, np.greater(cb["out"], 0, out=cb["mask"]), out=delta)  # the ReLU
+            np.sum(delta.reshape(-1, c_out), axis=0, out=self.db[i])
+            dz = max_pool_backward(delta, cb["z"], cb["pooled"], p, out=cb["dz"]) if p > 1 else delta
+            dz = dz.reshape(-1, c_out)
+            np.matmul(cb["patches"].reshape(-1, self.W[i].shape[0]).T, dz, out=self.dW[i])
+            if i == 0 and not input_grad:
+                return None
+            np.matmul(dz, self.W[i].T, out=cb["d_patches"].reshape(len(dz), -1))
+            d_padded = col2im(cb["d_patches"], self.KERNEL, out=cb["d_padded"])
+            delta = d_padded[:, pad:pad + height, pad:pad + width]
+        return np.ascontiguousarray(delta).reshape(self._n, -1)
+
+    def predict_logits(self, x, batch_size=1000):
+        """Logits for any number of examples, as a fresh array (no gradients kept)."""
+        out = np.empty((len(x), self.sizes[-1]), self.dtype)
+        for start in range(0, len(x), batch_size):
+            out[start:start + batch_size] = self.forward(x[start:start + batch_size])
+        return out
+
+    def accuracy(self, x, labels, n_classes=None):
+        """Fraction of examples whose argmax over the first ``n_classes`` logits is the label."""
+        logits = self.predict_logits(x)[:, :n_classes]
+        return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+def _layer_views(flat, shapes):
+    """Each layer's (fan_in, fan_out) weights and (fan_out,) biases as views into one flat vector."""
+    Ws, bs, offset = [], [], 0
+    for fan_in, fan_out in shapes:
+        Ws.append(flat[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out))
+        offset += fan_in * fan_out
+        bs.append(flat[offset:offset + fan_out])
+        offset += fan_out
+    return Ws, bs
+
+
+# ----------------------------------------------------------------------------
+# The layers' computations, each usable on its own (the gradient tests call them directly)
+# ----------------------------------------------------------------------------
+
+
+def im2col(padded, k, out=None):
+    """Patches (N, H, W, k, k, C) of a zero-padded NHWC batch (N, H+k-1, W+k-1, C): k*k block copies."""
+    n, hp, wp, c = padded.shape
+    h, w = hp - k + 1, wp - k + 1
+    out = np.empty((n, h, w, k, k, c), padded.dtype) if out is None else out
+    for dy in range(k):
+        for dx in range(k):
+            out[:, :, :, dy, dx] = padded[:, dy:dy + h, dx:dx + w]
+    return out
+
+
+def col2im(d_patches, k, out=None):
+    """The adjoint of ``im2col``: each patch gradient added back where the patch came from (padded)."""
+    n, h, w, _, _, c = d_patches.shape
+    out = np.empty((n, h + k - 1, w + k - 1, c), d_patches.dtype) if out is None else out
+    out.fill(0)
+    for dy in range(k):
+        for dx in range(k):
+            out[:, dy:dy + h, dx:dx + w] += d_patches[:, :, :, dy, dx]
+    return out
+
+
+def conv2d(x, W, b, k=3):
+    """A k x k convolution, stride 1, zero padding k // 2, of an NHWC batch (no ReLU): the CNN's
+    forward step on its own, for the tests.  W is (k*k*C_in, C_out)."""
+    n, h, w, c = x.shape
+    pad = k // 2
+    padded = np.zeros((n, h + 2 * pad, w + 2 * pad, c), x.dtype)
+    padded[:, pad:pad + h, pad:pad + w] = x
+    return (im2col(padded, k).reshape(n * h * w, -1) @ W + b).reshape(n, h, w, -1)
+
+
+def max_pool(z, p, out=None):
+    """p x p max-pooling, stride p, of an NHWC batch; rows and columns past the last whole window are
+    dropped (as PyTorch's floor mode does)."""
+    n, h, w, c = z.shape
+    ho, wo = h // p, w // p
+    out = np.empty((n, ho, wo, c), z.dtype) if out is None else out
+    np.copyto(out, z[:, 0:ho * p:p, 0:wo * p:p])
+    for dy in range(p):
+        for dx in range(p):
+            if dy or dx:
+                np.maximum(out, z[:, dy:ho * p:p, dx:wo * p:p], out=out)
+    return out
+
+
+def max_pool_backward(d_pooled, z, pooled, p, out=None):
+    """dL/dz of ``pooled = max_pool(z, p)`` from dL/d(pooled): each window's gradient goes to the first
+    position, in raster order, that holds its maximum (PyTorch's rule: a tie is never split).  Every
+    position of a whole window is written; those a pool drops are left as they are (0 in a new array)."""
+    n, h, w, c = z.shape
+    ho, wo = h // p, w // p
+    out = np.zeros_like(z) if out is None else out
+    open_ = np.ones(pooled.shape, bool)  # windows whose maximum has not been found yet
+    won = np.empty(pooled.shape, bool)
+    for dy in range(p):
+        for dx in range(p):
+            np.equal(z[:, dy:ho * p:p, dx:wo * p:p], pooled, out=won)
+            won &= open_
+            open_ &= ~won
+            np.multiply(d_pooled, won, out=out[:, dy:ho * p:p, dx:wo * p:p])
+    return out

@@ -1,0 +1,200 @@
+"""The numpy CNN: each layer's forward against a direct loop, every gradient against central finite
+differences (float64), max-pooling's tie rule, seeding, and (where PyTorch is installed) PyTorch."""
+
+import numpy as np
+import pytest
+
+import cnn_numpy as cn
+import mlp_numpy as mn
+from conftest import assert_close, numerical_grad
+
+RNG = np.random.default_rng(4321)
+
+
+def direct_conv(x, W, b, k):
+    """The convolution as its definition: a loop over output positions and kernel offsets."""
+    n, h, w, c_in = x.shape
+    kernel = W.reshape(k, k, c_in, -1)
+    padded = np.pad(x, ((0, 0), (k // 2, k // 2), (k // 2, k // 2), (0, 0)))
+    out = np.zeros((n, h, w, kernel.shape[-1])) + b
+    for i in range(h):
+        for j in range(w):
+            for dy in range(k):
+                for dx in range(k):
+                    out[:, i, j] += padded[:, i + dy, j + dx] @ kernel[dy, dx]
+    return out
+
+
+@pytest.mark.parametrize("shape, c_out, k", [((2, 5, 5, 1), 3, 3), ((2, 6, 4, 3), 2, 3), ((1, 7, 6, 2), 4, 5)])
+def test_convolution_matches_its_definition(shape, c_out, k):
+    x = RNG.standard_normal(shape)
+    W, b = RNG.standard_normal((k * k * shape[-1], c_out)), RNG.standard_normal(c_out)
+    assert np.allclose(cn.conv2d(x, W, b, k), direct_conv(x, W, b, k))
+
+
+def test_col2im_is_the_adjoint_of_im2col():
+    """<im2col(x), g> = <x, col2im(g)> for every x and g: what makes the convolution's input gradient right."""
+    padded, g = RNG.standard_normal((2, 7, 6, 3)), RNG.standard_normal((2, 5, 4, 3, 3, 3))
+    assert np.isclose(np.sum(cn.im2col(padded, 3) * g), np.sum(padded * cn.col2im(g, 3)))
+
+
+def direct_max_pool(z, p):
+    n, h, w, c = z.shape
+    ho, wo = h // p, w // p
+    return z[:, :ho * p, :wo * p].reshape(n, ho, p, wo, p, c).max(axis=(2, 4))
+
+
+@pytest.mark.parametrize("shape, p", [((2, 4, 4, 3), 2), ((1, 5, 7, 2), 2), ((2, 8, 8, 1), 4), ((1, 7, 7, 2), 3)])
+def test_max_pool_forward_and_gradient(shape, p):
+    z = RNG.standard_normal(shape)
+    pooled = cn.max_pool(z, p)
+    assert np.array_equal(pooled, direct_max_pool(z, p))
+    weights = RNG.standard_normal(pooled.shape)
+    grad = cn.max_pool_backward(weights, z, pooled, p)
+    assert_close(grad, numerical_grad(lambda: np.sum(weights * cn.max_pool(z, p)), z))
+
+
+def test_max_pool_sends_a_tie_to_the_first_position_in_raster_order():
+    z = np.zeros((1, 4, 4, 1))
+    z[0, 0, 2:4, 0] = z[0, 1, 2:4, 0] = -1.0  # window 2: all four tied at -1
+    z[0, 0:2, 0:2, 0] = [[0.0, 2.0], [2.0, 1.0]]  # window 1: (0, 1) and (1, 0) tied at the maximum
+    z[0, 2:4, 0:2, 0] = [[1.0, 0.0], [0.0, 3.0]]  # window 3: one maximum, last in raster order
+    d = np.arange(1.0, 5.0).reshape(1, 2, 2, 1)
+    grad = cn.max_pool_backward(d, z, cn.max_pool(z, 2), 2)[0, :, :, 0]
+    expected = np.zeros((4, 4))
+    expected[0, 1], expected[0, 2], expected[3, 1] = 1.0, 2.0, 3.0  # window 4 (all 0): its top-left
+    expected[2, 2] = 4.0
+    assert np.array_equal(grad, expected)
+
+
+ARCHITECTURES = [  # (layers, image shape): odd and even sizes, a pool that drops a row, 1-3 channels
+    (("conv3",), (5, 5, 1)),
+    (("conv4", "pool2", "conv2", "fc5"), (6, 6, 2)),
+    (("conv2", "pool3", "fc3", "fc4"), (7, 8, 3)),
+    (("conv3", "conv2", "pool2"), (5, 4, 1)),
+    (("fc6",), (3, 3, 2)),
+]
+
+
+@pytest.mark.parametrize("layers, image_shape", ARCHITECTURES)
+def test_network_gradients_match_finite_differences(layers, image_shape):
+    net = cn.CNN(layers, n_outputs=4, image_shape=image_shape, seed=3, dtype=np.float64)
+    net.params += 0.1 * RNG.standard_normal(net.params.shape)  # nonzero biases too
+    x = RNG.standard_normal((3, int(np.prod(image_shape))))
+    weights = RNG.standard_normal((3, 4))
+
+    def loss():
+        return float(np.sum(weights * net.forward(x)))
+
+    loss()
+    dx = net.backward(weights, input_grad=True)
+    grads = net.grads.copy()
+    assert_close(grads, numerical_grad(loss, net.params))
+    assert_close(dx, numerical_grad(loss, x))
+    loss()
+    assert net.backward(weights) is None and np.array_equal(net.grads, grads)
+
+
+def test_whole_network_loss_gradient_with_the_experiments_loss():
+    net = cn.CNN(("conv3", "pool2", "fc6"), n_outputs=5, image_shape=(6, 6, 1), seed=1, dtype=np.float64)
+    x, labels = RNG.standard_normal((4, 36)), RNG.integers(0, 5, 4)
+
+    def loss():
+        return mn.cross_entropy(net.forward(x), labels)[0]
+
+    net.backward(mn.cross_entropy(net.forward(x), labels)[1])
+    assert_close(net.grads.copy(), numerical_grad(loss, net.params))
+
+
+def test_pooling_before_the_relu_computes_relu_then_pool():
+    """The CNN adds the bias and applies the ReLU after pooling; the textbook order gives the same values."""
+    net = cn.CNN(("conv4", "pool2", "fc3"), n_outputs=2, image_shape=(6, 6, 1), seed=2, dtype=np.float64)
+    net.b[0][...] = RNG.standard_normal(4)
+    x = RNG.standard_normal((2, 36))
+    net.forward(x)
+    textbook = direct_max_pool(np.maximum(direct_conv(x.reshape(2, 6, 6, 1), net.W[0], net.b[0], 3), 0), 2)
+    assert np.allclose(net.activations[0], textbook)
+
+
+def test_the_seed_reports_network_and_its_interface():
+    net = cn.CNN(n_outputs=13)
+    assert [W.shape for W in net.W] == [(9, 32), (288, 64), (3136, 128), (128, 13)]
+    assert net.params.dtype == np.float32 and net.params.size == 422029
+    assert all(np.shares_memory(W, net.params) for W in net.W)
+    x = RNG.random((5, 784), dtype=np.float32)
+    logits = net.forward(x)
+    assert logits.shape == (5, 13) and net.activations[-2].shape == (5, 128)
+    assert np.allclose(net.predict_logits(x, batch_size=2), logits, atol=1e-5)  # GEMM blocking: round-off
+    copy = cn.CNN(n_outputs=13, init_params=net.params)
+    assert np.array_equal(copy.params, net.params) and not np.shares_memory(copy.params, net.params)
+
+
+def test_each_layer_is_drawn_from_its_own_seed():
+    a = cn.CNN(n_outputs=13, seed=[1, 2, 3, 4])
+    b = cn.CNN(n_outputs=13, seed=[1, 9, 9, 4])
+    assert np.array_equal(a.W[0], b.W[0]) and np.array_equal(a.W[3], b.W[3])
+    assert not np.array_equal(a.W[1], b.W[1])
+    # One integer seed: layer i's draw depends on (seed, i) and its shape only.
+    assert np.array_equal(cn.CNN(seed=5).W[0], cn.CNN(("conv32", "fc7"), seed=5).W[0])
+    assert not np.array_equal(cn.CNN(seed=5).W[0], cn.CNN(seed=6).W[0])
+    assert np.all(a.params[a.W[0].size:a.W[0].size + 32] == 0)  # zero biases
+
+
+def test_training_is_deterministic_and_learns():
+    """Two runs from one seed agree bit for bit; Adam on CNN.params fits a small separable task."""
+    x = RNG.standard_normal((64, 64)).astype(np.float32)
+    labels = (x.reshape(64, 8, 8)[:, :4].sum(axis=(1, 2)) > 0).astype(int)
+
+    def train():
+        net = cn.CNN(("conv4", "pool2", "fc8"), n_outputs=2, image_shape=(8, 8, 1), seed=7)
+        opt, losses = mn.Adam(net.params, lr=3e-3), []
+        for _ in range(60):
+            loss, grad = mn.cross_entropy(net.forward(x), labels)
+            net.backward(grad)
+            opt.step(net.grads)
+            losses.append(loss)
+        return net.params.copy(), losses
+
+    (params, losses), (again, _) = train(), train()
+    assert np.array_equal(params, again)
+    assert losses[-1] < 0.3 * losses[0]
+
+
+@pytest.mark.parametrize("layers, message", [
+    (("conv32", "fc10", "conv3"), "before the fully connected"),
+    (("pool2", "conv3"), "must follow a convolution"),
+    (("conv3", "pool2", "pool2"), "must follow a convolution"),
+    (("conv3", "pool30"), "smaller than the pool"),
+    (("conv0",), "expected convN"),
+    (("dense5",), "expected convN"),
+])
+def test_bad_layer_lists_are_one_clear_error(layers, message):
+    with pytest.raises(ValueError, match=message):
+        cn.CNN(layers)
+
+
+def test_agrees_with_pytorch():
+    """Forward and every gradient against torch.nn.functional's conv2d and max_pool2d (float32 round-off)."""
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    net = cn.CNN(n_outputs=13, seed=0)
+    net.params += 0.01 * RNG.standard_normal(net.params.shape).astype(np.float32)
+    x = RNG.random((6, 784), dtype=np.float32)
+    weights = RNG.standard_normal((6, 13)).astype(np.float32)
+    logits = net.forward(x)
+    net.backward(weights)
+
+    tensors = [torch.tensor(p, requires_grad=True) for pair in zip(net.W, net.b) for p in pair]
+    conv_weights = [torch.tensor(0.0)] * 2
+    h = torch.tensor(x).reshape(6, 28, 28, 1).permute(0, 3, 1, 2)
+    for i in range(2):
+        W, b = tensors[2 * i], tensors[2 * i + 1]
+        conv_weights[i] = W.reshape(3, 3, -1, W.shape[1]).permute(3, 2, 0, 1)  # (out, in, kh, kw)
+        h = F.max_pool2d(F.relu(F.conv2d(h, conv_weights[i], b, padding=1)), 2)
+    h = h.permute(0, 2, 3, 1).reshape(6, -1)  # flatten in NHWC order, as the numpy CNN does
+    h = F.relu(h @ tensors[4] + tensors[5])
+    out = h @ tensors[6] + tensors[7]
+    (out * torch.tensor(weights)).sum().backward()
+    assert np.allclose(logits, out.detach().numpy(), atol=1e-4)
+    for analytic, reference in zip([g for pair in zip(net.dW, net.db) for g in pair], tensors):
+        assert np.allclose(analytic, reference.grad.numpy(), atol=1e-3, rtol=1e-3)
