@@ -1,17 +1,20 @@
-"""Benchmark: seconds per training epoch of the shared numpy MLP, vs GEMM peak and PyTorch.
+"""Benchmark: seconds per training epoch of the shared numpy MLP and CNN, vs GEMM peak and PyTorch.
 
-Four workloads on synthetic MNIST-shaped data (the experiments' shapes):
+Five workloads on synthetic MNIST-shaped data (the experiments' shapes):
 
     W1  784-256-10        batch 128, 60k samples, cross-entropy
     W2  784-1200-1200-10  batch 128, 60k samples, cross-entropy   (omitted-class teacher)
     W3  784-800-800-10    batch 128, 54k samples, soft targets T=20 (omitted-class student)
     W4  784-256-256-13    batch 256, 60k samples, cross-entropy   (ghost-logit teacher)
+    W5  the seed report's CNN (conv32-pool2-conv64-pool2-fc128-13, 3x3 convolutions)
+                          batch 256, 60k samples, cross-entropy   (cnn_numpy.CNN)
 
 Each epoch is timed after one warm-up epoch; the median of ``--repeats`` is
 reported, with the fraction of this machine's float32 GEMM peak it reaches
 (the epoch's matrix-multiply FLOPs / time / peak, peak = best 2048^3 matmul).
 If PyTorch is importable, the same workloads run in PyTorch (nn.Sequential,
-torch.optim.Adam with its defaults, the same batches, default threads) and the
+torch.optim.Adam with its defaults, the same batches, default threads; W5 in
+NCHW, PyTorch's own layout, with its oneDNN convolutions) and the
 ratio numpy/PyTorch is printed.  ``--naive`` adds a straightforward numpy MLP
 (fresh arrays every step, whole-array Adam) to show what the buffers buy.
 The implementations take turns epoch by epoch, and numpy/PyTorch is the
@@ -47,6 +50,7 @@ import time
 
 import numpy as np
 
+from cnn_numpy import CNN, SEED_REPORT_LAYERS, parse_layers
 from mlp_numpy import MLP, Adam, cross_entropy, distillation_loss, softmax
 from runs import OPENBLAS_ENV, Parser, check_out, cli, environment, save_json
 
@@ -56,7 +60,10 @@ WORKLOADS = {
     "W2": {"sizes": [784, 1200, 1200, 10], "batch": 128, "n": 60000, "loss": "ce"},
     "W3": {"sizes": [784, 800, 800, 10], "batch": 128, "n": 54000, "loss": "soft", "T": 20.0},
     "W4": {"sizes": [784, 256, 256, 13], "batch": 256, "n": 60000, "loss": "ce"},
+    # A CNN workload: "cnn" is its layer list before the output layer; "sizes" its input and output widths.
+    "W5": {"cnn": list(SEED_REPORT_LAYERS), "sizes": [784, 13], "batch": 256, "n": 60000, "loss": "ce"},
 }
+IMAGE = (28, 28, 1)
 
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
@@ -111,10 +118,28 @@ def epoch_orders(n, n_epochs, seed=0):
     return [rng.permutation(n) for _ in range(n_epochs)]
 
 
+def make_network(spec, seed=0):
+    """The project's network for a workload: the CNN if it names one, else the MLP."""
+    if "cnn" in spec:
+        return CNN(spec["cnn"], n_outputs=spec["sizes"][-1], image_shape=IMAGE, seed=seed)
+    return MLP(spec["sizes"], seed=seed)
+
+
+def layer_names(spec):
+    return "-".join(spec["cnn"] + [str(spec["sizes"][-1])]) if "cnn" in spec else "-".join(map(str, spec["sizes"]))
+
+
 def matmul_flops_per_epoch(spec):
-    """Forward (x W) and backward (dW, and dX for every layer but the first) GEMM FLOPs."""
-    pairs = list(zip(spec["sizes"][:-1], spec["sizes"][1:]))
-    per_example = sum(2 * a * b for a, b in pairs) * 2 + sum(2 * a * b for a, b in pairs[1:])
+    """Forward (x W) and backward (dW, and dX for every layer but the first) GEMM FLOPs.  A 3x3
+    convolution of an H x W image is one GEMM of (H*W, 9*C_in) by (9*C_in, C_out) per example."""
+    if "cnn" in spec:
+        convs, hidden, flat = parse_layers(spec["cnn"], IMAGE)
+        gemms = [(h * w, 9 * c_in, c_out) for c_in, c_out, h, w, _ in convs]
+        sizes = [flat, *hidden, spec["sizes"][-1]]
+    else:
+        gemms, sizes = [], spec["sizes"]
+    gemms += [(1, a, b) for a, b in zip(sizes[:-1], sizes[1:])]
+    per_example = sum(2 * m * k * n for m, k, n in gemms) * 2 + sum(2 * m * k * n for m, k, n in gemms[1:])
     return per_example * spec["n"]
 
 
@@ -140,8 +165,8 @@ def _timed(fn):
 
 
 def numpy_epoch_runner(spec, x, targets):
-    """One epoch of the project's MLP + Adam; returns (run(order) -> adam seconds)."""
-    net = MLP(spec["sizes"], seed=0)
+    """One epoch of the project's MLP or CNN + Adam; returns (run(order) -> adam seconds)."""
+    net = make_network(spec)
     opt = Adam(net.params)
     batch, T = spec["batch"], spec.get("T")
     xb_buf = np.empty((batch, x.shape[1]), np.float32)
@@ -202,12 +227,11 @@ def torch_epoch_runner(spec, x, targets):
     (run(order) -> seconds in opt.step), as the numpy runner does."""
     import torch
     torch.manual_seed(0)
-    layers = []
-    for i, (a, b) in enumerate(zip(spec["sizes"][:-1], spec["sizes"][1:])):
-        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(spec["sizes"]) - 2 else [])
-    net = torch.nn.Sequential(*layers)
+    net = torch_cnn(spec) if "cnn" in spec else torch_mlp(spec)
     opt = torch.optim.Adam(net.parameters())
     x_t, targets_t = torch.from_numpy(x), torch.from_numpy(targets)
+    if "cnn" in spec:
+        x_t = x_t.reshape(-1, 1, *IMAGE[:2])  # NCHW
     batch, T = spec["batch"], spec.get("T")
 
     def run(order):
@@ -229,6 +253,29 @@ def torch_epoch_runner(spec, x, targets):
             adam_seconds += time.perf_counter() - adam_start
         return adam_seconds
     return run
+
+
+def torch_mlp(spec):
+    import torch
+    layers = []
+    for i, (a, b) in enumerate(zip(spec["sizes"][:-1], spec["sizes"][1:])):
+        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(spec["sizes"]) - 2 else [])
+    return torch.nn.Sequential(*layers)
+
+
+def torch_cnn(spec):
+    """The workload's CNN as a PyTorch user writes it: Conv2d (3x3, padding 1), ReLU, MaxPool2d, Linear."""
+    import torch
+    convs, hidden, flat = parse_layers(spec["cnn"], IMAGE)
+    layers = []
+    for c_in, c_out, _, _, pool in convs:
+        layers += [torch.nn.Conv2d(c_in, c_out, 3, padding=1), torch.nn.ReLU()]
+        layers += [torch.nn.MaxPool2d(pool)] if pool > 1 else []
+    layers.append(torch.nn.Flatten())
+    sizes = [flat, *hidden, spec["sizes"][-1]]
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
+    return torch.nn.Sequential(*layers)
 
 
 def time_epochs(runners, orders):
@@ -274,14 +321,14 @@ def run_benchmark(names, repeats, with_naive, with_torch):
         flops = matmul_flops_per_epoch(spec)
         row = {"workload": name, **spec, "gflop_per_epoch": flops / 1e9}
         runners = {"numpy": numpy_epoch_runner(spec, x, targets)}
-        if with_naive:
+        if with_naive and "cnn" not in spec:
             runners["naive"] = naive_epoch_runner(spec, x, targets)
         if torch_version:
             runners["torch"] = torch_epoch_runner(spec, x, targets)
         seconds, adam = time_epochs(runners, orders)
         row["numpy_s"], row["numpy_adam_s"] = float(np.median(seconds["numpy"])), float(np.median(adam["numpy"]))
         row["fraction_of_peak"] = flops / row["numpy_s"] / (peak * 1e9)
-        if with_naive:
+        if "naive" in seconds:
             row["naive_s"] = float(np.median(seconds["naive"]))
         if torch_version:
             row["torch_s"], row["torch_adam_s"] = float(np.median(seconds["torch"])), float(np.median(adam["torch"]))
@@ -316,7 +363,7 @@ def without_openblas_env(argv):
 
 
 def format_row(row):
-    text = (f"{row['workload']} {'-'.join(map(str, row['sizes'])):18s} batch {row['batch']:3d}: "
+    text = (f"{row['workload']} {layer_names(row):18s} batch {row['batch']:3d}: "
             f"numpy {row['numpy_s']:6.2f} s/epoch (Adam {row['numpy_adam_s']:.2f} s), "
             f"{100 * row['fraction_of_peak']:4.1f} % of GEMM peak")
     if "naive_s" in row:
@@ -342,7 +389,7 @@ def markdown_table(results):
              "| PyTorch s/epoch | of which Adam | numpy / PyTorch | the same, Adam left out |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in results["workloads"]:
-        cells = [row["workload"], "-".join(map(str, row["sizes"])), str(row["batch"]),
+        cells = [row["workload"], layer_names(row), str(row["batch"]),
                  f"{row['numpy_s']:.2f}", f"{row['numpy_adam_s']:.2f}", f"{100 * row['fraction_of_peak']:.0f} %",
                  f"{row['naive_s']:.2f}" if "naive_s" in row else "-",
                  f"{row['torch_s']:.2f}" if "torch_s" in row else "-",
@@ -364,7 +411,7 @@ def markdown_table(results):
 def main(argv=None):
     parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS),
-                        help="which workloads to time (default: all four)")
+                        help="which workloads to time (default: all five)")
     parser.add_argument("--repeats", type=int, default=5,
                         help="timed epochs of each implementation per workload after the warm-up (>= 1)")
     parser.add_argument("--naive", action="store_true", help="also time a straightforward numpy MLP")

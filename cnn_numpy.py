@@ -123,17 +123,25 @@ class CNN:
                     "patches": np.empty((n, h, w, k, k, c_in), dt),
                     "z": np.empty((n, h, w, c_out), dt),
                     "pooled": np.empty((n, h // p, w // p, c_out), dt) if p > 1 else None,
-                    "out": np.empty((n, h // p, w // p, c_out), dt),
+                    "out": np.empty((n, h // p, w // p, c_out), dt)})
+            self._buffers[n] = {"convs": convs, "fc": [np.empty((n, s), dt) for s in self.sizes[1:]]}
+        return self._buffers[n]
+
+    def _gradient_buffers_for(self, n):
+        """The backward pass's buffers, added to the forward's on the first backward of a batch size
+        (evaluation never makes them: at predict_logits' batch size they would double its memory)."""
+        buf = self._buffers_for(n)
+        if "fc_deltas" not in buf:
+            k, pad, dt = self.KERNEL, self.KERNEL // 2, self.dtype
+            for (c_in, c_out, h, w, p), cb in zip(self.convs, buf["convs"]):
+                cb.update({
                     "mask": np.empty((n, h // p, w // p, c_out), bool),
                     "dz": np.zeros((n, h, w, c_out), dt) if p > 1 else None,  # rows a pool drops stay 0
                     "d_patches": np.empty((n, h, w, k, k, c_in), dt),
                     "d_padded": np.empty((n, h + 2 * pad, w + 2 * pad, c_in), dt)})
-            self._buffers[n] = {
-                "convs": convs,
-                "fc": [np.empty((n, s), dt) for s in self.sizes[1:]],
-                "fc_masks": [np.empty((n, s), bool) for s in self.sizes[1:-1]],
-                "fc_deltas": [np.empty((n, s), dt) for s in self.sizes[:-1]]}
-        return self._buffers[n]
+            buf["fc_masks"] = [np.empty((n, s), bool) for s in self.sizes[1:-1]]
+            buf["fc_deltas"] = [np.empty((n, s), dt) for s in self.sizes[:-1]]
+        return buf
 
     def forward(self, x):
         """Logits for a batch of flat images x (batch, H*W*C in NHWC order); remembers what backward needs."""
@@ -166,7 +174,7 @@ class CNN:
 
         Returns dL/dinput (flat, a fresh array) if ``input_grad`` is true, else None: the first
         convolution's input gradient costs a GEMM and a col2im, so it is skipped unless asked for."""
-        buf = self._buffers_for(self._n)
+        buf = self._gradient_buffers_for(self._n)
         delta = np.asarray(dlogits, self.dtype)
         delta = np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
         n_convs = len(self.convs)
@@ -201,8 +209,10 @@ class CNN:
             delta = d_padded[:, pad:pad + height, pad:pad + width]
         return np.ascontiguousarray(delta).reshape(self._n, -1)
 
-    def predict_logits(self, x, batch_size=1000):
-        """Logits for any number of examples, as a fresh array (no gradients kept)."""
+    def predict_logits(self, x, batch_size=256):
+        """Logits for any number of examples, as a fresh array (no gradients kept).  Batches of 256 by
+        default: the seed report's network keeps ~0.5 MB of forward buffers an image (the second
+        convolution's patches most), so batches of 1000, the MLP's default, would hold ~0.5 GB."""
         out = np.empty((len(x), self.sizes[-1]), self.dtype)
         for start in range(0, len(x), batch_size):
             out[start:start + batch_size] = self.forward(x[start:start + batch_size])

@@ -17,22 +17,39 @@ def test_matmul_flops_counts_forward_and_backward_gemms():
     assert bench_mlp.matmul_flops_per_epoch(spec) == 2 * forward + input_grads
 
 
+def test_cnn_flops_count_each_convolution_as_one_gemm_per_image():
+    spec = {"cnn": ["conv4", "pool2", "fc8"], "sizes": [784, 10], "n": 1}
+    conv, fc, out = 2 * 784 * 9 * 4, 2 * (14 * 14 * 4) * 8, 2 * 8 * 10
+    assert bench_mlp.matmul_flops_per_epoch(spec) == 2 * (conv + fc + out) + fc + out
+
+
 def test_tiny_benchmark_runs_and_writes_a_table(monkeypatch, tmp_path):
     monkeypatch.setattr(bench_mlp, "WORKLOADS", {
         "T1": {"sizes": [784, 16, 10], "batch": 32, "n": 256, "loss": "ce"},
-        "T2": {"sizes": [784, 16, 16, 10], "batch": 32, "n": 200, "loss": "soft", "T": 20.0}})
+        "T2": {"sizes": [784, 16, 16, 10], "batch": 32, "n": 200, "loss": "soft", "T": 20.0},
+        "T3": {"cnn": ["conv4", "pool2", "fc8"], "sizes": [784, 10], "batch": 32, "n": 96, "loss": "ce"}})
     monkeypatch.setattr(bench_mlp, "gemm_peak_gflops", lambda: 100.0)
     out = tmp_path / "bench.json"
-    bench_mlp.main(["--workloads", "T1", "T2", "--repeats", "1", "--naive", "--no-torch", "--out", str(out)])
+    bench_mlp.main(["--workloads", "T1", "T2", "T3", "--repeats", "1", "--naive", "--no-torch", "--out", str(out)])
     results = json.loads(out.read_text())
-    assert [r["workload"] for r in results["workloads"]] == ["T1", "T2"]
+    assert [r["workload"] for r in results["workloads"]] == ["T1", "T2", "T3"]
     for row in results["workloads"]:
         spec = bench_mlp.WORKLOADS[row["workload"]]
         # The Adam time is part of the epoch, and the peak fraction is the epoch's GEMM work over it.
-        assert 0 < row["numpy_adam_s"] < row["numpy_s"] and row["naive_s"] > 0
+        assert 0 < row["numpy_adam_s"] < row["numpy_s"]
         assert row["fraction_of_peak"] == pytest.approx(
             bench_mlp.matmul_flops_per_epoch(spec) / row["numpy_s"] / 100e9)
-    assert "| T2 | 784-16-16-10 | 32 |" in bench_mlp.markdown_table(results)
+    assert results["workloads"][0]["naive_s"] > 0 and "naive_s" not in results["workloads"][2]  # no naive CNN
+    table = bench_mlp.markdown_table(results)
+    assert "| T2 | 784-16-16-10 | 32 |" in table and "| T3 | conv4-pool2-fc8-10 | 32 |" in table
+
+
+def test_pytorch_cnn_has_the_numpy_cnns_parameter_count():
+    torch = pytest.importorskip("torch")
+    spec = bench_mlp.WORKLOADS["W5"]
+    torch_count = sum(p.numel() for p in bench_mlp.torch_cnn(spec).parameters())
+    assert torch_count == bench_mlp.make_network(spec).params.size
+    assert bench_mlp.torch_cnn(spec)(torch.zeros(2, 1, 28, 28)).shape == (2, 13)
 
 
 def test_synthetic_data_is_learnable_by_the_shapes_it_claims():

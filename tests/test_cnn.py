@@ -160,6 +160,22 @@ def test_training_is_deterministic_and_learns():
     assert losses[-1] < 0.3 * losses[0]
 
 
+def test_a_training_step_of_batch_256_and_evaluation_stay_under_500_mb():
+    """numpy reports its allocations to tracemalloc: the peak of everything one step and a predict hold."""
+    import tracemalloc
+    tracemalloc.start()
+    net = cn.CNN(n_outputs=13)
+    opt = mn.Adam(net.params)
+    x, labels = RNG.random((256, 784), dtype=np.float32), RNG.integers(0, 13, 256)
+    for _ in range(2):
+        net.backward(mn.cross_entropy(net.forward(x), labels)[1])
+        opt.step(net.grads)
+    net.predict_logits(RNG.random((600, 784), dtype=np.float32))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 500e6, f"{peak / 1e6:.0f} MB"
+
+
 @pytest.mark.parametrize("layers, message", [
     (("conv32", "fc10", "conv3"), "before the fully connected"),
     (("pool2", "conv3"), "must follow a convolution"),
