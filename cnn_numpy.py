@@ -25,7 +25,10 @@ Shapes: a convolution's W is (k*k*C_in, C_out), rows in (dy, dx, c) order; a ful
 is (fan_in, fan_out) as in the MLP, the first one's rows in the flattened NHWC (h, w, c) order.
 """
 
+import contextlib
+import functools
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -84,7 +87,7 @@ class CNN:
     FLUSH_BELOW = 1e-30  # as in MLP.backward: float32 denormals in dL/dlogits would slow every GEMM
 
     def __init__(self, layers=SEED_REPORT_LAYERS, n_outputs=13, image_shape=(28, 28, 1), seed=0,
-                 init_params=None, dtype=np.float32):
+                 init_params=None, dtype=np.float32, threads=None):
         self.layers, self.image_shape = tuple(layers), tuple(int(s) for s in image_shape)
         self.convs, hidden, flat = parse_layers(self.layers, self.image_shape)
         self.sizes = [flat, *hidden, int(n_outputs)]
@@ -107,6 +110,7 @@ class CNN:
             if init_params.shape != (n_params,):
                 raise ValueError(f"init_params has shape {init_params.shape}, this CNN needs ({n_params},)")
             self.params[...] = init_params
+        self.threads = int(threads or blas_threads())
         self._buffers = {}
 
     def _buffers_for(self, n):
@@ -123,6 +127,7 @@ class CNN:
                     "patches": np.empty((n, h, w, k, k, c_in), dt),
                     "z": np.empty((n, h, w, c_out), dt),
                     "pooled": np.empty((n, h // p, w // p, c_out), dt) if p > 1 else None,
+                    "argmax": np.empty((n, h // p, w // p, c_out), np.uint8) if p > 1 else None,
                     "out": np.empty((n, h // p, w // p, c_out), dt)})
             self._buffers[n] = {"convs": convs, "fc": [np.empty((n, s), dt) for s in self.sizes[1:]]}
         return self._buffers[n]
@@ -137,7 +142,7 @@ class CNN:
                 cb.update({
                     "mask": np.empty((n, h // p, w // p, c_out), bool),
                     "dz": np.zeros((n, h, w, c_out), dt) if p > 1 else None,  # rows a pool drops stay 0
-                    "d_patches": np.empty((n, h, w, k, k, c_in), dt),
+                    "d_input": np.empty((n, h, w, c_in), dt),  # scratch of convolution_input_gradient
                     "d_padded": np.empty((n, h + 2 * pad, w + 2 * pad, c_in), dt)})
             buf["fc_masks"] = [np.empty((n, s), bool) for s in self.sizes[1:-1]]
             buf["fc_deltas"] = [np.empty((n, s), dt) for s in self.sizes[:-1]]
@@ -145,18 +150,34 @@ class CNN:
 
     def forward(self, x):
         """Logits for a batch of flat images x (batch, H*W*C in NHWC order); remembers what backward needs."""
+        with one_blas_thread(self.threads):
+            return self._forward(x)
+
+    def backward(self, dlogits, input_grad=False):
+        """Fill ``self.grads`` with dL/dparams given dL/dlogits of the last forward.
+
+        Returns dL/dinput (flat, a fresh array) if ``input_grad`` is true, else None: the first
+        convolution's input gradient costs nine GEMMs, so it is skipped unless asked for."""
+        with one_blas_thread(self.threads):
+            return self._backward(dlogits, input_grad)
+
+    def _forward(self, x):
         n = len(x)
         buf = self._buffers_for(n)
         self._n = n
         pad = self.KERNEL // 2
         h = np.asarray(x, self.dtype).reshape((n,) + self.image_shape)
         for (c_in, c_out, height, width, p), W, b, cb in zip(self.convs, self.W, self.b, buf["convs"]):
-            cb["padded"][:, pad:pad + height, pad:pad + width] = h
-            patches = im2col(cb["padded"], self.KERNEL, out=cb["patches"])
-            np.matmul(patches.reshape(-1, W.shape[0]), W, out=cb["z"].reshape(-1, c_out))
-            pooled = max_pool(cb["z"], p, out=cb["pooled"]) if p > 1 else cb["z"]
-            h = np.add(pooled, b, out=cb["out"])
-            np.maximum(h, 0, out=h)
+            def convolve(h, padded, patches, z, pooled, argmax, out):
+                padded[:, pad:pad + height, pad:pad + width] = h
+                im2col(padded, self.KERNEL, out=patches)
+                np.matmul(patches.reshape(-1, W.shape[0]), W, out=z.reshape(-1, c_out))
+                np.add(max_pool(z, p, out=pooled, argmax=argmax) if p > 1 else z, b, out=out)
+                np.maximum(out, 0, out=out)
+
+            in_parts(self.threads, convolve, h, cb["padded"], cb["patches"], cb["z"], cb["pooled"], cb["argmax"],
+                     cb["out"])
+            h = cb["out"]
         h = h.reshape(n, -1)
         n_convs = len(self.convs)
         for layer, out in enumerate(buf["fc"]):
@@ -169,11 +190,7 @@ class CNN:
         self.activations = [cb["out"] for cb in buf["convs"]] + buf["fc"]
         return h
 
-    def backward(self, dlogits, input_grad=False):
-        """Fill ``self.grads`` with dL/dparams given dL/dlogits of the last forward.
-
-        Returns dL/dinput (flat, a fresh array) if ``input_grad`` is true, else None: the first
-        convolution's input gradient costs a GEMM and a col2im, so it is skipped unless asked for."""
+    def _backward(self, dlogits, input_grad):
         buf = self._gradient_buffers_for(self._n)
         delta = np.asarray(dlogits, self.dtype)
         delta = np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
@@ -197,16 +214,23 @@ class CNN:
         for i in range(n_convs - 1, -1, -1):
             (c_in, c_out, height, width, p), cb = self.convs[i], buf["convs"][i]
             delta = delta.reshape(cb["out"].shape)
-            np.multiply(delta, np.greater(cb["out"], 0, out=cb["mask"]), out=delta)  # the ReLU
+            input_gradient = i > 0 or input_grad
+
+            def back(delta, out, mask, argmax, dz, patches, d_padded, d_input):
+                """This part's weight gradient (returned) and input gradient (into d_padded)."""
+                np.multiply(delta, np.greater(out, 0, out=mask), out=delta)  # the ReLU
+                dz = max_pool_backward(delta, argmax, p, dz) if p > 1 else delta
+                if input_gradient:
+                    convolution_input_gradient(dz, self.W[i], self.KERNEL, d_padded, d_input)
+                return np.matmul(patches.reshape(-1, self.W[i].shape[0]).T, dz.reshape(-1, c_out))
+
+            weight_grads = in_parts(self.threads, back, delta, cb["out"], cb["mask"], cb["argmax"], cb["dz"],
+                                    cb["patches"], cb["d_padded"], cb["d_input"])
+            np.sum(weight_grads, axis=0, out=self.dW[i])  # the parts' sum, in part order
             np.sum(delta.reshape(-1, c_out), axis=0, out=self.db[i])
-            dz = max_pool_backward(delta, cb["z"], cb["pooled"], p, out=cb["dz"]) if p > 1 else delta
-            dz = dz.reshape(-1, c_out)
-            np.matmul(cb["patches"].reshape(-1, self.W[i].shape[0]).T, dz, out=self.dW[i])
-            if i == 0 and not input_grad:
+            if not input_gradient:
                 return None
-            np.matmul(dz, self.W[i].T, out=cb["d_patches"].reshape(len(dz), -1))
-            d_padded = col2im(cb["d_patches"], self.KERNEL, out=cb["d_padded"])
-            delta = d_padded[:, pad:pad + height, pad:pad + width]
+            delta = cb["d_padded"][:, pad:pad + height, pad:pad + width]
         return np.ascontiguousarray(delta).reshape(self._n, -1)
 
     def predict_logits(self, x, batch_size=256):
@@ -222,6 +246,49 @@ class CNN:
         """Fraction of examples whose argmax over the first ``n_classes`` logits is the label."""
         logits = self.predict_logits(x)[:, :n_classes]
         return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+def blas_threads():
+    """The BLAS's thread count (threadpoolctl; 1 if it reports none): the CNN splits each convolution's
+    batch into as many parts, so a run pinned to one BLAS thread stays on one core."""
+    selection = _blas()
+    return selection.lib_controllers[0].num_threads if selection.lib_controllers else 1
+
+
+@functools.lru_cache(maxsize=None)
+def _blas():
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController().select(user_api="blas")
+
+
+@functools.lru_cache(maxsize=None)
+def _executor(threads):
+    return ThreadPoolExecutor(threads - 1)
+
+
+def in_parts(threads, fn, *arrays):
+    """[fn(*part) for each part], the parts ``threads`` slices of the arrays' first (batch) axis, run at
+    once, each on its own thread (None entries are passed as they are); call it within one_blas_thread.
+
+    Why: OpenBLAS threads only the GEMMs, and its idle worker spins on the other core after each one, so
+    the copies, comparisons and pooling between them ran on one core, half the step's time.  Split by
+    examples, a whole convolution (im2col, GEMM, pooling) runs on every core; numpy releases the GIL in its
+    loops.  Each part's results are the same bits with any number of parts, except a sum over examples
+    (the weight gradient), which the caller adds up in part order: deterministic for a thread count."""
+    n = len(arrays[0])
+    if threads < 2 or n < 2 * threads:
+        return [fn(*arrays)]
+    bounds = np.linspace(0, n, threads + 1).astype(int)
+    parts = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds[:-1], bounds[1:])]
+    futures = [_executor(threads).submit(fn, *part) for part in parts[1:]]
+    return [fn(*parts[0])] + [future.result() for future in futures]
+
+
+def one_blas_thread(threads):
+    """BLAS on one thread for a forward or backward pass that runs its own ``threads`` parts (in_parts):
+    the fully connected layers' GEMMs too, or OpenBLAS's worker, woken by them, would spin on the core
+    a part needs (measured: 122 ms a step instead of 83)."""
+    return _blas().limit(limits=1) if threads > 1 else contextlib.nullcontext()
 
 
 def _layer_views(flat, shapes):
@@ -241,24 +308,32 @@ def _layer_views(flat, shapes):
 
 
 def im2col(padded, k, out=None):
-    """Patches (N, H, W, k, k, C) of a zero-padded NHWC batch (N, H+k-1, W+k-1, C): k*k block copies."""
+    """Patches (N, H, W, k, k, C) of a zero-padded NHWC batch (N, H+k-1, W+k-1, C), in one copy from a
+    strided view: along a patch row the k*C values are contiguous in the image, so numpy copies runs of
+    k*C floats (k*k separate slice copies, with runs of C, took 5x longer: 30 against 6 ms at batch 256)."""
     n, hp, wp, c = padded.shape
-    h, w = hp - k + 1, wp - k + 1
-    out = np.empty((n, h, w, k, k, c), padded.dtype) if out is None else out
-    for dy in range(k):
-        for dx in range(k):
-            out[:, :, :, dy, dx] = padded[:, dy:dy + h, dx:dx + w]
+    sn, sh, sw, sc = padded.strides
+    windows = np.lib.stride_tricks.as_strided(padded, (n, hp - k + 1, wp - k + 1, k, k, c), (sn, sh, sw, sh, sw, sc),
+                                              writeable=False)
+    if out is None:
+        return windows.copy()
+    np.copyto(out, windows)
     return out
 
 
-def col2im(d_patches, k, out=None):
-    """The adjoint of ``im2col``: each patch gradient added back where the patch came from (padded)."""
-    n, h, w, _, _, c = d_patches.shape
-    out = np.empty((n, h + k - 1, w + k - 1, c), d_patches.dtype) if out is None else out
+def convolution_input_gradient(d_z, W, k, out, scratch):
+    """dL/d(padded input) of a k x k convolution from dL/dz (N, H, W, C_out), into ``out`` (N, H+k-1, W+k-1,
+    C_in): for each kernel offset one GEMM, d_z @ W_offset.T, into ``scratch`` (N, H, W, C_in), added to
+    the input positions it reads.  One GEMM for every offset's patch gradients followed by a scatter-add of
+    the (N, H, W, k, k, C_in) result took twice as long: its adds ran over runs of C_in floats, these over
+    whole image rows."""
+    n, h, w, c_out = d_z.shape
+    c_in = scratch.shape[-1]
     out.fill(0)
-    for dy in range(k):
-        for dx in range(k):
-            out[:, dy:dy + h, dx:dx + w] += d_patches[:, :, :, dy, dx]
+    for offset in range(k * k):
+        dy, dx = divmod(offset, k)
+        np.matmul(d_z.reshape(-1, c_out), W[offset * c_in:(offset + 1) * c_in].T, out=scratch.reshape(-1, c_in))
+        out[:, dy:dy + h, dx:dx + w] += scratch
     return out
 
 
@@ -272,33 +347,39 @@ def conv2d(x, W, b, k=3):
     return (im2col(padded, k).reshape(n * h * w, -1) @ W + b).reshape(n, h, w, -1)
 
 
-def max_pool(z, p, out=None):
+def max_pool(z, p, out=None, argmax=None):
     """p x p max-pooling, stride p, of an NHWC batch; rows and columns past the last whole window are
-    dropped (as PyTorch's floor mode does)."""
+    dropped (as PyTorch's floor mode does).  ``argmax`` (uint8, the pooled shape) receives each window's
+    winning position dy * p + dx: the first in raster order that holds the maximum (PyTorch's rule, so a
+    tie sends the whole gradient to one input, never splits it)."""
     n, h, w, c = z.shape
     ho, wo = h // p, w // p
     out = np.empty((n, ho, wo, c), z.dtype) if out is None else out
     np.copyto(out, z[:, 0:ho * p:p, 0:wo * p:p])
-    for dy in range(p):
-        for dx in range(p):
-            if dy or dx:
-                np.maximum(out, z[:, dy:ho * p:p, dx:wo * p:p], out=out)
+    if argmax is not None:
+        argmax.fill(0)
+        bigger, candidate = np.empty(out.shape, bool), np.empty(out.shape, np.uint8)
+    for position in range(1, p * p):
+        dy, dx = divmod(position, p)
+        window = z[:, dy:ho * p:p, dx:wo * p:p]
+        if argmax is not None:
+            np.greater(window, out, out=bigger)  # strictly: an earlier position keeps a tie
+            # Positions come in increasing order, so "argmax = position where bigger" is a maximum
+            # (4x faster than np.copyto(..., where=bigger)).
+            np.multiply(bigger.view(np.uint8), position, out=candidate)
+            np.maximum(argmax, candidate, out=argmax)
+        np.maximum(out, window, out=out)
     return out
 
 
-def max_pool_backward(d_pooled, z, pooled, p, out=None):
-    """dL/dz of ``pooled = max_pool(z, p)`` from dL/d(pooled): each window's gradient goes to the first
-    position, in raster order, that holds its maximum (PyTorch's rule: a tie is never split).  Every
-    position of a whole window is written; those a pool drops are left as they are (0 in a new array)."""
-    n, h, w, c = z.shape
-    ho, wo = h // p, w // p
-    out = np.zeros_like(z) if out is None else out
-    open_ = np.ones(pooled.shape, bool)  # windows whose maximum has not been found yet
-    won = np.empty(pooled.shape, bool)
-    for dy in range(p):
-        for dx in range(p):
-            np.equal(z[:, dy:ho * p:p, dx:wo * p:p], pooled, out=won)
-            won &= open_
-            open_ &= ~won
-            np.multiply(d_pooled, won, out=out[:, dy:ho * p:p, dx:wo * p:p])
+def max_pool_backward(d_pooled, argmax, p, out):
+    """dL/dz of ``max_pool`` from dL/d(pooled): each window's gradient goes to its ``argmax`` position, one
+    strided pass per position (a single pass over a 6-D broadcast view took twice as long).  The gradient
+    of the rows and columns a pool drops, 0, is left as it is in ``out``."""
+    _, ho, wo, _ = d_pooled.shape
+    won = np.empty(d_pooled.shape, bool)
+    for position in range(p * p):
+        dy, dx = divmod(position, p)
+        np.equal(argmax, position, out=won)
+        np.multiply(d_pooled, won, out=out[:, dy:ho * p:p, dx:wo * p:p])
     return out

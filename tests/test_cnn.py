@@ -32,10 +32,13 @@ def test_convolution_matches_its_definition(shape, c_out, k):
     assert np.allclose(cn.conv2d(x, W, b, k), direct_conv(x, W, b, k))
 
 
-def test_col2im_is_the_adjoint_of_im2col():
-    """<im2col(x), g> = <x, col2im(g)> for every x and g: what makes the convolution's input gradient right."""
-    padded, g = RNG.standard_normal((2, 7, 6, 3)), RNG.standard_normal((2, 5, 4, 3, 3, 3))
-    assert np.isclose(np.sum(cn.im2col(padded, 3) * g), np.sum(padded * cn.col2im(g, 3)))
+def test_the_convolution_input_gradient_is_the_adjoint_of_im2col():
+    """<im2col(x) @ W, g> = <x, input gradient of g>: each offset's GEMM adds back where its patch came from."""
+    padded, W = RNG.standard_normal((2, 7, 6, 3)), RNG.standard_normal((27, 4))
+    g = RNG.standard_normal((2, 5, 4, 4))
+    z = cn.im2col(padded, 3).reshape(-1, 27) @ W
+    d_padded = cn.convolution_input_gradient(g, W, 3, np.empty_like(padded), np.empty((2, 5, 4, 3)))
+    assert np.isclose(np.sum(z * g.reshape(-1, 4)), np.sum(padded * d_padded))
 
 
 def direct_max_pool(z, p):
@@ -44,13 +47,18 @@ def direct_max_pool(z, p):
     return z[:, :ho * p, :wo * p].reshape(n, ho, p, wo, p, c).max(axis=(2, 4))
 
 
+def pool_and_gradient(z, p, d_pooled):
+    argmax = np.empty(d_pooled.shape, np.uint8)
+    pooled = cn.max_pool(z, p, argmax=argmax)
+    return pooled, cn.max_pool_backward(d_pooled, argmax, p, np.zeros_like(z))
+
+
 @pytest.mark.parametrize("shape, p", [((2, 4, 4, 3), 2), ((1, 5, 7, 2), 2), ((2, 8, 8, 1), 4), ((1, 7, 7, 2), 3)])
 def test_max_pool_forward_and_gradient(shape, p):
     z = RNG.standard_normal(shape)
-    pooled = cn.max_pool(z, p)
+    weights = RNG.standard_normal((shape[0], shape[1] // p, shape[2] // p, shape[3]))
+    pooled, grad = pool_and_gradient(z, p, weights)
     assert np.array_equal(pooled, direct_max_pool(z, p))
-    weights = RNG.standard_normal(pooled.shape)
-    grad = cn.max_pool_backward(weights, z, pooled, p)
     assert_close(grad, numerical_grad(lambda: np.sum(weights * cn.max_pool(z, p)), z))
 
 
@@ -60,7 +68,7 @@ def test_max_pool_sends_a_tie_to_the_first_position_in_raster_order():
     z[0, 0:2, 0:2, 0] = [[0.0, 2.0], [2.0, 1.0]]  # window 1: (0, 1) and (1, 0) tied at the maximum
     z[0, 2:4, 0:2, 0] = [[1.0, 0.0], [0.0, 3.0]]  # window 3: one maximum, last in raster order
     d = np.arange(1.0, 5.0).reshape(1, 2, 2, 1)
-    grad = cn.max_pool_backward(d, z, cn.max_pool(z, 2), 2)[0, :, :, 0]
+    grad = pool_and_gradient(z, 2, d)[1][0, :, :, 0]
     expected = np.zeros((4, 4))
     expected[0, 1], expected[0, 2], expected[3, 1] = 1.0, 2.0, 3.0  # window 4 (all 0): its top-left
     expected[2, 2] = 4.0
@@ -76,12 +84,14 @@ ARCHITECTURES = [  # (layers, image shape): odd and even sizes, a pool that drop
 ]
 
 
+@pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("layers, image_shape", ARCHITECTURES)
-def test_network_gradients_match_finite_differences(layers, image_shape):
-    net = cn.CNN(layers, n_outputs=4, image_shape=image_shape, seed=3, dtype=np.float64)
+def test_network_gradients_match_finite_differences(layers, image_shape, threads):
+    """With two threads each convolution runs on two halves of the batch (5 examples: 2 and 3)."""
+    net = cn.CNN(layers, n_outputs=4, image_shape=image_shape, seed=3, dtype=np.float64, threads=threads)
     net.params += 0.1 * RNG.standard_normal(net.params.shape)  # nonzero biases too
-    x = RNG.standard_normal((3, int(np.prod(image_shape))))
-    weights = RNG.standard_normal((3, 4))
+    x = RNG.standard_normal((5, int(np.prod(image_shape))))
+    weights = RNG.standard_normal((5, 4))
 
     def loss():
         return float(np.sum(weights * net.forward(x)))
@@ -138,6 +148,23 @@ def test_each_layer_is_drawn_from_its_own_seed():
     assert np.array_equal(cn.CNN(seed=5).W[0], cn.CNN(("conv32", "fc7"), seed=5).W[0])
     assert not np.array_equal(cn.CNN(seed=5).W[0], cn.CNN(seed=6).W[0])
     assert np.all(a.params[a.W[0].size:a.W[0].size + 32] == 0)  # zero biases
+
+
+def test_threads_split_the_batch_without_changing_the_results():
+    """Two threads give the one-thread logits and gradients up to the order of the weight gradient's sum,
+    and the same bits run after run."""
+    x, weights = RNG.random((64, 784), dtype=np.float32), RNG.standard_normal((64, 13)).astype(np.float32)
+    grads = {}
+    for threads in (1, 2, 2):
+        net = cn.CNN(seed=4, threads=threads)
+        logits = net.forward(x)
+        net.backward(weights)
+        grads.setdefault(threads, []).append((logits, net.grads.copy()))
+    (one_logits, one_grads), = grads[1]
+    (two_logits, two_grads), (again_logits, again_grads) = grads[2]
+    assert np.allclose(two_logits, one_logits, rtol=1e-5, atol=1e-6)
+    assert np.allclose(two_grads, one_grads, rtol=1e-4, atol=1e-5)
+    assert np.array_equal(two_logits, again_logits) and np.array_equal(two_grads, again_grads)
 
 
 def test_training_is_deterministic_and_learns():
