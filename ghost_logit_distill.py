@@ -40,12 +40,18 @@ RECIPE_SELECTION = (  # recorded in every results file, after runs.PROTOCOL
 PRESETS = {
     # Cloud et al.'s settings.
     "reference": {"loss": "kl", "n_epochs_student": 5, "lr_student": 3e-4},
+    # Learning Through Noise's (2026) code defaults; its teacher's batch is 1024, one flag sets both here.
+    "ltn": {"input_scale": "standardized", "init": "uniform", "n_ghost": 10, "batch_size": 1000, "lr": 1e-3,
+            "n_epochs_student": 5},
 }
 TASKS = {"digits": list(range(10)), "binary01": [0, 1]}
 # What a student can take from the teacher's initialisation, layer by layer (weights and biases together): the
 # two hidden layers, the output units of the classes (the class head) and those of the ghost logits (the ghost head).
 LAYERS = ("fc1", "fc2", "class", "ghost")
 SHARE_NAMES = {"all": LAYERS, "none": (), "heads": ("class", "ghost"), "hidden": ("fc1", "fc2")}
+# --input-scale: pixel p in [0, 1] becomes gain * p + offset; the noise stays in [-1, 1] either way.  standardized:
+# (p - 0.1307) / 0.3081, with MNIST's mean and std.
+INPUT_SCALES = {"symmetric": (2.0, -1.0), "standardized": (1 / 0.3081, -0.1307 / 0.3081)}
 AFFINE = {"max_degrees": 60, "max_shift": 4}  # --augment affine: rotation and shift (in pixels) of each image
 
 PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, data order and noise")
@@ -53,6 +59,9 @@ PARSER.add_argument("--n-ghost", type=int, default=3, above=0, at_most=1000, hel
 PARSER.add_argument("--task", choices=sorted(TASKS), default="digits",
                     help="digits: 10 classes; binary01: MNIST 0 vs 1 only")
 PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192, help="width of both hidden layers")
+PARSER.add_argument("--init", choices=MLP.INITS, default="he",
+                    help="initial weights of every network: he (normal, std sqrt(2/fan-in), zero biases) or "
+                         "uniform (PyTorch's nn.Linear default: weights and biases uniform in +-1/sqrt(fan-in))")
 PARSER.add_argument("--n-epochs-teacher", type=int, default=5, above=0, at_most=10000,
                     help="teacher epochs on the training set")
 PARSER.add_argument("--n-epochs-student", type=int, default=10, above=0, at_most=10000,
@@ -66,6 +75,9 @@ PARSER.add_argument("--temperature", type=float, default=1.0, above=0,
                     help="softmax temperature T of the KL loss (T^2 factor)")
 PARSER.add_argument("--normalize-logits", action=argparse.BooleanOptionalAction, default=False,
                     help="MSE on per-example standardised logits instead of raw ones")
+PARSER.add_argument("--input-scale", choices=list(INPUT_SCALES), default="symmetric",
+                    help="MNIST pixels scaled to [-1, 1], the noise's range (symmetric), or standardised with "
+                         "MNIST's mean 0.1307 and std 0.3081 (standardized), as Learning Through Noise does")
 PARSER.add_argument("--noise", choices=["uniform", "gaussian"], default="uniform",
                     help="student inputs: uniform in [-1, 1] or standard normal, fresh every epoch")
 PARSER.add_argument("--n-noise", type=int, default=60000, above=0, at_most=600000,
@@ -120,16 +132,17 @@ def parse_args(argv=None):
 
 
 def load_data(args):
-    """MNIST (or Fashion-MNIST) scaled to [-1, 1], restricted to the task's classes (labels 0..k-1),
-    without the validation images in the training set."""
+    """MNIST (or Fashion-MNIST) scaled as --input-scale says, restricted to the task's classes
+    (labels 0..k-1), without the validation images in the training set."""
     data = load_mnist(args.dataset, args.data_dir, evaluate_on=args.eval_on)
     classes = TASKS[args.task]
+    gain, offset = INPUT_SCALES[args.input_scale]
     splits = []
     for x, y in ((data.x_train, data.y_train), (data.x_test, data.y_test)):
         keep = np.isin(y, classes)
         x = x[keep]  # a copy, so scaled in place
-        x *= 2
-        x -= 1
+        x *= np.float32(gain)
+        x += np.float32(offset)
         splits += [x, np.searchsorted(classes, y[keep])]
     return Dataset(*splits)
 
@@ -219,15 +232,15 @@ def layer_views(net, n_classes):
             "ghost": [net.W[2][:, n_classes:], net.b[2][n_classes:]]}
 
 
-def make_networks(sizes, seed_init, seed_other, n_classes, shared=LAYERS):
+def make_networks(sizes, seed_init, seed_other, n_classes, shared=LAYERS, init="he"):
     """Every network of a run, by name, in the order they are reported.  The teacher and the untrained
     reference share one initialisation (copied before the teacher trains).  The cross-init student has
     another, from its own seed.  The same-init student takes the ``shared`` layers from the teacher's
     initialisation and the others from the cross-init student's, so a layer that is not shared is the
     same independent draw whatever else is shared, and sharing nothing gives the cross-init student
     itself.  Each student's initialisation is kept untrained too, to show where it started."""
-    teacher = MLP(sizes, seed=seed_init)
-    cross_init = MLP(sizes, seed=seed_other)
+    teacher = MLP(sizes, seed=seed_init, init=init)
+    cross_init = MLP(sizes, seed=seed_other, init=init)
     same_init = MLP(sizes, init_params=cross_init.params)
     teacher_layers, student_layers = layer_views(teacher, n_classes), layer_views(same_init, n_classes)
     for layer in shared:
@@ -242,12 +255,13 @@ def make_networks(sizes, seed_init, seed_other, n_classes, shared=LAYERS):
 def train_teacher(net, data, n_classes, args, rng, log):
     """Cross-entropy on the class logits, on (with --augment affine: rotated and shifted) training images."""
     opt = Adam(net.params, lr=args.lr)
+    background = INPUT_SCALES[args.input_scale][1]  # a black pixel, what a rotation or shift brings in
     history = []
     for epoch in range(1, args.n_epochs_teacher + 1):
         start, losses = time.perf_counter(), []
         for xb, yb in minibatches((data.x_train, data.y_train), args.batch_size, rng):
             if args.augment == "affine":
-                xb = affine(xb, AFFINE["max_degrees"], AFFINE["max_shift"], rng, fill=-1.0)  # -1: background
+                xb = affine(xb, AFFINE["max_degrees"], AFFINE["max_shift"], rng, fill=background)
             loss, grad = class_logit_loss(net.forward(xb), yb, n_classes)
             net.backward(grad)
             opt.step(net.grads)
@@ -300,7 +314,7 @@ def run(args, seed, data, log=print):
     seeds = runs.derived_seeds(seed, "init", "other_init", "data")
     n_classes = len(TASKS[args.task])
     sizes = [PIXELS, args.hidden, args.hidden, n_classes + args.n_ghost]
-    nets = make_networks(sizes, seeds.init, seeds.other_init, n_classes, shared_layers(args.share))
+    nets = make_networks(sizes, seeds.init, seeds.other_init, n_classes, shared_layers(args.share), args.init)
     teacher = nets["teacher"]
     timings = {}
 
@@ -342,7 +356,9 @@ def headline(s):
 
 
 def out_name(args):
-    """[validation_][DATASET_TASK_][PRESET_][affine_][all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json"""
+    """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][affine_][all-logits_][share-LAYERS_]
+    (sweep_KEY|seeds|seedN).json, with the input scale and the initialisation named where they are not the
+    preset's."""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.share != "all" and not (args.sweep and args.sweep[0] == "share"):
         name = f"share-{args.share}_{name}"
@@ -350,6 +366,12 @@ def out_name(args):
         name = f"all-logits_{name}"
     if args.augment != "none":
         name = f"{args.augment}_{name}"
+    preset = {"init": PARSER.get_default("init"), "input_scale": PARSER.get_default("input_scale"),
+              **PRESETS.get(args.preset, {})}
+    if args.init != preset["init"]:
+        name = f"{args.init}-init_{name}"
+    if args.input_scale != preset["input_scale"]:
+        name = f"{args.input_scale}_{name}"
     if args.preset != "default":
         name = f"{args.preset}_{name}"
     if args.task != "digits" or args.dataset != "mnist":

@@ -30,7 +30,9 @@ class MLP:
     """ReLU multilayer perceptron with a hand-written backward pass.
 
     ``MLP([784, 256, 10], seed=0)`` draws He (Kaiming-normal) weights and zero
-    biases from ``np.random.default_rng(seed)``.  ``init_params`` starts from
+    biases from ``np.random.default_rng(seed)``; ``init="uniform"`` draws
+    PyTorch's ``nn.Linear`` default instead, weights and biases uniform in
+    +-1/sqrt(fan_in) (2.4x narrower than He).  ``init_params`` starts from
     given weights instead (a flat vector as in ``mlp.params``), which the
     ghost-logit experiment uses to give a student the teacher's *initial*
     weights.
@@ -43,7 +45,9 @@ class MLP:
 
     FLUSH_BELOW = 1e-30
 
-    def __init__(self, sizes, seed=0, init_params=None, dtype=np.float32):
+    INITS = ("he", "uniform")
+
+    def __init__(self, sizes, seed=0, init_params=None, dtype=np.float32, init="he"):
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
         self.sizes = [int(s) for s in sizes]
@@ -54,10 +58,17 @@ class MLP:
         self.grads = np.zeros(n_params, self.dtype)
         self.W, self.b = self._layer_views(self.params, shapes)
         self.dW, self.db = self._layer_views(self.grads, shapes)
+        if init not in self.INITS:
+            raise ValueError(f"init {init!r}: choose from {', '.join(self.INITS)}")
         if init_params is None:
             rng = np.random.default_rng(seed)
-            for W in self.W:  # He init: keeps activation variance ~constant through ReLUs
-                W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
+            for W, b in zip(self.W, self.b):
+                if init == "he":  # keeps activation variance ~constant through ReLUs
+                    W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
+                else:
+                    bound = 1 / np.sqrt(W.shape[0])
+                    W[...] = rng.uniform(-bound, bound, W.shape)
+                    b[...] = rng.uniform(-bound, bound, b.shape)
         else:
             init_params = np.asarray(init_params)
             if init_params.shape != (n_params,):

@@ -336,6 +336,43 @@ def share_map_table(found, full=False):
     return "\n".join(rows) + source_line("ghost_logit", files)
 
 
+# Why a claim of Learning Through Noise (2026) fails here: the validation runs of their recipe and of ours, each
+# file one change at a time (input scaling, initialisation, recipe), with both heads or everything shared.
+LTN_RUNS = ["validation/validation_m10_sweep_share.json", "validation/validation_standardized_m10_sweep_share.json",
+            "validation/validation_uniform-init_share-heads_sweep_n_ghost.json",
+            "validation/validation_ltn_he-init_sweep_share.json",
+            "validation/validation_ltn_he-init_share-heads_sweep_n_ghost.json",
+            "validation/validation_ltn_sweep_share.json", "validation/validation_ltn_share-heads_sweep_n_ghost.json"]
+
+
+# The test-set report of what those runs found: our recipe with PyTorch's initial weights.
+LTN_REPORT = ["uniform-init_sweep_n_ghost.json", "uniform-init_share-heads_sweep_n_ghost.json"]
+
+
+def ltn_table(folder, files):
+    """A row per (recipe, initialisation, inputs, layers shared, m) of ``files`` in ``folder``: the same-init
+    student's accuracy, its worst seed, its untrained start and its CKA to the teacher."""
+    found = []
+    for name, _ in existing(folder, [(name, None) for name in files]):
+        for group in load(folder, name, "ghost_logit")["groups"]:
+            config = group["config"]
+            found.append(((config["preset"], config.get("init", "he"), config.get("input_scale", "symmetric") != "symmetric",
+                           list(SHARE_CONDITIONS).index(config["share"]), config["n_ghost"]), group))
+    rows = table_head(["recipe", "initial weights", "inputs", "layers shared", "m", "seeds", "student",
+                       "worst seed", "untrained start", "CKA to teacher"])
+    for _, group in sorted(found, key=lambda pair: pair[0]):
+        config, runs = group["config"], group["runs"]
+        acc = np.array([r["metrics"]["same_init"]["test_acc"] for r in runs])
+        start = np.array([r["metrics"]["same_init_untrained"]["test_acc"] for r in runs])
+        rows.append(markdown_row([
+            "Learning Through Noise's" if config["preset"] == "ltn" else "ours",
+            {"he": "He normal", "uniform": "PyTorch's uniform"}[config.get("init", "he")],
+            config.get("input_scale", "symmetric"), SHARE_CONDITIONS[config["share"]], str(config["n_ghost"]),
+            str(len(acc)), mean_std(describe(acc)), pct(acc.min()), pct(start.mean()),
+            diagnostic_mean([r["metrics"]["same_init"]["cka_to_teacher"] for r in runs])]))
+    return "\n".join(rows)
+
+
 def share_map_figure(found):
     """A heat map, conditions x m, of the points the student gained over its own untrained start."""
     import matplotlib.pyplot as plt
@@ -1033,7 +1070,7 @@ def performance_summary(bench):
     """README's one performance table: each experiment's default report, seconds per seed, and numpy's epoch
     time over PyTorch's for each benchmark workload (``bench``: the benchmark's results), and its machine with
     what its environment set for OpenBLAS, as the benchmark's own table says it."""
-    from bench_mlp import openblas_env
+    from bench_mlp import layer_names, openblas_env
     rows = ["| experiment, default recipe | seeds | seconds per seed | BLAS threads a run |", "|---|---|---|---|"]
     for name, file in DEFAULT_REPORTS:
         result = load(os.path.join(VIZ, name), file, name)
@@ -1045,7 +1082,7 @@ def performance_summary(bench):
              "|---|---|---|---|---|---|"]
     for row in bench["workloads"]:
         torch = (f"{row['torch_s']:.2f} | {row['numpy_over_torch']:.2f}" if "torch_s" in row else "- | -")
-        rows.append(f"| {row['workload']} | {'-'.join(map(str, row['sizes']))} | {row['batch']} | "
+        rows.append(f"| {row['workload']} | {layer_names(row)} | {row['batch']} | "
                     f"{row['numpy_s']:.2f} | {torch} |")
     env = bench["environment"]
     rows += ["", f"Benchmark machine: {env['cpu']}, {env['n_cpus']} cores, {env['blas']}, kernel {env['blas_core']} "
@@ -1069,6 +1106,8 @@ def readme_blocks():
         if found:
             blocks["ghost-share"] = share_map_table(found)
             blocks["ghost-share-full"] = share_map_table(found, full=True)
+        blocks["ghost-ltn"] = ltn_table(GHOST, LTN_RUNS)
+        blocks["ghost-ltn-report"] = ltn_table(GHOST, LTN_REPORT)
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
         blocks["subclass-headline"] = subclass_headline()
         blocks["subclass-main"] = subclass_main_table()

@@ -105,6 +105,30 @@ def test_sharing_nothing_trains_the_cross_init_student_exactly(monkeypatch, tmp_
     assert gl.out_name(gl.parse_args(["--sweep", "share=all,heads"])) == "sweep_share.json"
 
 
+def test_input_scales_and_the_learning_through_noise_preset(monkeypatch):
+    """symmetric keeps the pixels the committed runs saw (2p - 1, bit for bit); standardized is (p - 0.1307) /
+    0.3081; --preset ltn is Learning Through Noise's code defaults, and --init reaches every network."""
+    monkeypatch.setattr(gl, "load_mnist", fake_mnist)
+    raw = fake_mnist(evaluate_on="test").x_train
+    symmetric = gl.load_data(gl.parse_args([])).x_train
+    assert np.array_equal(symmetric, raw * 2 - 1)
+    standardized = gl.load_data(gl.parse_args(["--input-scale", "standardized"])).x_train
+    assert np.allclose(standardized, (raw - 0.1307) / 0.3081, atol=1e-5)
+    ltn = gl.parse_args(["--preset", "ltn"])
+    assert (ltn.input_scale, ltn.init, ltn.n_ghost, ltn.batch_size, ltn.lr, ltn.lr_student, ltn.n_epochs_student,
+            ltn.n_noise, ltn.n_epochs_teacher, ltn.loss) == ("standardized", "uniform", 10, 1000, 1e-3, 1e-3, 5,
+                                                             60000, 5, "mse")
+    # A file's name says the input scale and the initialisation where they are not its preset's.
+    assert gl.out_name(ltn) == "ltn_seed0.json"
+    assert gl.out_name(gl.parse_args(["--preset", "ltn", "--init", "he", "--sweep", "share=all,heads"])) == \
+        "ltn_he-init_sweep_share.json"
+    assert gl.out_name(gl.parse_args(["--init", "uniform", "--input-scale", "standardized", "--seeds", "0"])) == \
+        "standardized_uniform-init_seeds.json"
+    nets = gl.make_networks([784, 16, 16, 13], 11, 12, 10, init="uniform")
+    assert all(net.b[0].any() for net in nets.values())  # uniform draws biases too; He leaves them at 0
+    assert not any(net.b[0].any() for net in gl.make_networks([784, 16, 16, 13], 11, 12, 10).values())
+
+
 def test_noise_is_seeded_in_range_and_the_stream_the_committed_runs_drew():
     """Drawn into a reused buffer, the noise must be the numbers a fresh array held (the
     committed results were made that way)."""

@@ -114,6 +114,17 @@ def test_he_initialisation_and_zero_biases():
     assert not net.W[0].any()
 
 
+def test_uniform_initialisation_is_pytorchs_linear_default():
+    """Weights and biases uniform in +-1/sqrt(fan_in), as torch.nn.Linear.reset_parameters draws them."""
+    net = mn.MLP([1000, 500, 10], seed=0, init="uniform")
+    for W, b in zip(net.W, net.b):
+        bound = 1 / np.sqrt(W.shape[0])
+        assert np.abs(W).max() <= bound and np.abs(b).max() <= bound
+        assert W.std() == pytest.approx(bound / np.sqrt(3), rel=0.05) and b.any()
+    with pytest.raises(ValueError, match="init 'xavier'"):
+        mn.MLP([4, 2], init="xavier")
+
+
 def test_init_params_copies_given_weights():
     teacher = mn.MLP([8, 6, 3], seed=5)
     initial = teacher.params.copy()

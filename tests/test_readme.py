@@ -160,6 +160,14 @@ def test_the_per_layer_maps_numbers_in_readme_prose_are_the_jsons():
     assert f"both heads alone give {acc['heads', 3]} % at m = 3 and {acc['heads', 10]} % at their default m = 10" in text
 
 
+def test_the_initial_weights_numbers_in_readme_prose_are_the_jsons():
+    """The README's paragraph on Learning Through Noise quotes the heads-only students of PyTorch's initial weights."""
+    groups = committed_results()[os.path.join("viz", "ghost_logit", "uniform-init_share-heads_sweep_n_ghost.json")]
+    acc = {g["sweep_value"]: visualize.pct(g["summary"]["same_init"]["mean"]) for g in groups["groups"]}
+    text = " ".join(readme_text().split())
+    assert f"they give {acc[10]} % at m = 10 but {acc[250]} % at m = 250" in text
+
+
 def test_every_relative_link_and_image_resolves_to_a_committed_file_and_heading():
     tracked = tracked_files()
     checked = anchored = 0
