@@ -181,10 +181,13 @@ class CNN:
         h = h.reshape(n, -1)
         n_convs = len(self.convs)
         for layer, out in enumerate(buf["fc"]):
-            np.matmul(h, self.W[n_convs + layer], out=out)
-            out += self.b[n_convs + layer]
-            if layer < len(buf["fc"]) - 1:
-                np.maximum(out, 0, out=out)
+            def dense(h, out, W=self.W[n_convs + layer], b=self.b[n_convs + layer], relu=layer < len(buf["fc"]) - 1):
+                np.matmul(h, W, out=out)
+                out += b
+                if relu:
+                    np.maximum(out, 0, out=out)
+
+            in_parts(self.threads, dense, h, out)
             h = out
         self._input = x
         self.activations = [cb["out"] for cb in buf["convs"]] + buf["fc"]
@@ -198,16 +201,22 @@ class CNN:
         flattened = buf["convs"][-1]["out"].reshape(self._n, -1) if n_convs else self._input
         below = [flattened] + buf["fc"][:-1]  # each fully connected layer's input
         for layer in range(len(buf["fc"]) - 1, -1, -1):
-            W, dW, db = self.W[n_convs + layer], self.dW[n_convs + layer], self.db[n_convs + layer]
-            np.matmul(below[layer].T, delta, out=dW)
-            np.sum(delta, axis=0, out=db)
-            if layer == 0 and not n_convs and not input_grad:
+            W, first = self.W[n_convs + layer], layer == 0 and not n_convs
+
+            def back_dense(delta, below, d_below, mask):
+                """This part's weight and bias gradients (returned) and input gradient (into d_below)."""
+                if not first or input_grad:
+                    np.matmul(delta, W.T, out=d_below)
+                if layer > 0:
+                    np.multiply(d_below, np.greater(below, 0, out=mask), out=d_below)  # the ReLU below
+                return below.T @ delta, delta.sum(axis=0)
+
+            mask = buf["fc_masks"][layer - 1] if layer > 0 else None
+            add_parts(in_parts(self.threads, back_dense, delta, below[layer], buf["fc_deltas"][layer], mask),
+                      self.dW[n_convs + layer], self.db[n_convs + layer])
+            if first and not input_grad:
                 return None
-            d_below = np.matmul(delta, W.T, out=buf["fc_deltas"][layer])
-            if layer > 0:
-                mask = np.greater(below[layer], 0, out=buf["fc_masks"][layer - 1])
-                np.multiply(d_below, mask, out=d_below)
-            delta = d_below
+            delta = buf["fc_deltas"][layer]
         if not n_convs:
             return delta.copy()
         pad = self.KERNEL // 2
@@ -217,17 +226,16 @@ class CNN:
             input_gradient = i > 0 or input_grad
 
             def back(delta, out, mask, argmax, dz, patches, d_padded, d_input):
-                """This part's weight gradient (returned) and input gradient (into d_padded)."""
+                """This part's weight and bias gradients (returned) and input gradient (into d_padded)."""
                 np.multiply(delta, np.greater(out, 0, out=mask), out=delta)  # the ReLU
                 dz = max_pool_backward(delta, argmax, p, dz) if p > 1 else delta
                 if input_gradient:
                     convolution_input_gradient(dz, self.W[i], self.KERNEL, d_padded, d_input)
-                return np.matmul(patches.reshape(-1, self.W[i].shape[0]).T, dz.reshape(-1, c_out))
+                return patches.reshape(-1, self.W[i].shape[0]).T @ dz.reshape(-1, c_out), \
+                    delta.reshape(-1, c_out).sum(axis=0)
 
-            weight_grads = in_parts(self.threads, back, delta, cb["out"], cb["mask"], cb["argmax"], cb["dz"],
-                                    cb["patches"], cb["d_padded"], cb["d_input"])
-            np.sum(weight_grads, axis=0, out=self.dW[i])  # the parts' sum, in part order
-            np.sum(delta.reshape(-1, c_out), axis=0, out=self.db[i])
+            add_parts(in_parts(self.threads, back, delta, cb["out"], cb["mask"], cb["argmax"], cb["dz"],
+                               cb["patches"], cb["d_padded"], cb["d_input"]), self.dW[i], self.db[i])
             if not input_gradient:
                 return None
             delta = cb["d_padded"][:, pad:pad + height, pad:pad + width]
@@ -282,6 +290,12 @@ def in_parts(threads, fn, *arrays):
     parts = [[None if a is None else a[lo:hi] for a in arrays] for lo, hi in zip(bounds[:-1], bounds[1:])]
     futures = [_executor(threads).submit(fn, *part) for part in parts[1:]]
     return [fn(*parts[0])] + [future.result() for future in futures]
+
+
+def add_parts(gradients, dW, db):
+    """Each part's (weight, bias) gradients, summed in part order into dW and db."""
+    np.sum([g for g, _ in gradients], axis=0, out=dW)
+    np.sum([g for _, g in gradients], axis=0, out=db)
 
 
 def one_blas_thread(threads):

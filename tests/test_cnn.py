@@ -6,7 +6,8 @@ import pytest
 
 import cnn_numpy as cn
 import mlp_numpy as mn
-from conftest import assert_close, numerical_grad
+from conftest import assert_close, numerical_grad, real_data_dir
+from mnist_data import load_mnist
 
 RNG = np.random.default_rng(4321)
 
@@ -241,3 +242,15 @@ def test_agrees_with_pytorch():
     assert np.allclose(logits, out.detach().numpy(), atol=1e-4)
     for analytic, reference in zip([g for pair in zip(net.dW, net.db) for g in pair], tensors):
         assert np.allclose(analytic, reference.grad.numpy(), atol=1e-3, rtol=1e-3)
+
+
+def test_real_mnist_one_short_epoch_reaches_97_percent():
+    """The seed report's network, one pass over 30,000 training images (batch 64, Adam lr 1e-3, pixels in
+    [0, 1]): at least 97 % of the test set (98.0 % when written, 12 s on two cores)."""
+    x_train, y_train, x_test, y_test = load_mnist("mnist", real_data_dir("mnist"), download=False)
+    net = cn.CNN(n_outputs=10, seed=0)
+    opt = mn.Adam(net.params, lr=1e-3)
+    for xb, yb in mn.minibatches((x_train[:30000], y_train[:30000]), 64, np.random.default_rng(0)):
+        net.backward(mn.cross_entropy(net.forward(xb), yb)[1])
+        opt.step(net.grads)
+    assert net.accuracy(x_test, y_test) >= 0.97
