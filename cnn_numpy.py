@@ -7,17 +7,24 @@ weights ``W`` and biases ``b`` as views into them, ``forward`` / ``backward`` / 
 ``init_params`` to start from another network's values.
 
 How it is computed, and why (each choice measured against the alternative on a 2-core Xeon with
-OpenBLAS; ``bench_mlp.py --workload W5`` times a whole epoch against PyTorch):
+OpenBLAS, a training step of batch 256; ``bench_mlp.py --workloads W5`` times whole epochs against
+PyTorch):
 
-* Layout NHWC: a 3x3 patch of an NHWC image is 9 runs of C contiguous floats, so ``im2col`` is 9 block
-  copies, and the convolution is ONE GEMM, (N*H*W, 9*C_in) @ (9*C_in, C_out), whose output is
-  already the next layer's NHWC input.
+* Layout NHWC: a 3x3 patch of an NHWC image is 3 runs of 3*C contiguous floats, so ``im2col`` is one
+  copy from a strided view, and the convolution is ONE GEMM, (N*H*W, 9*C_in) @ (9*C_in, C_out).
+* The patches come in the order of the pooling windows that follow (``window_order``), so the GEMM's
+  output holds each window's p*p positions as p*p contiguous blocks and pooling, forward and
+  backward, runs over contiguous memory.
 * A convolution followed by max-pooling pools first, then adds the bias and applies the ReLU:
   max(relu(z + b)) = relu(max(z) + b) because both are monotonic, so the elementwise work runs on a
-  quarter of the values.
-* Max-pooling compares the p*p strided views of a window with ``np.maximum``; its backward sends each
-  gradient to the first position of the window, in raster order, that holds the maximum (PyTorch's
-  rule), so a tie sends the whole gradient to one input, never splits it.
+  quarter of the values.  Max-pooling keeps each window's winner as an index; its backward sends the
+  gradient to the first position, in raster order, that holds the maximum (PyTorch's rule), so a tie
+  sends the whole gradient to one input, never splits it.
+* A convolution's input gradient is nine GEMMs, one per kernel offset, each added to the input along
+  whole image rows (``convolution_input_gradient``).
+* Each layer runs on as many slices of the batch as BLAS has threads, at once, with a one-thread BLAS
+  (``in_parts``): OpenBLAS threads only the GEMMs, and its spinning worker would leave the copies,
+  comparisons and pooling between them one core.
 * All big arrays (patches, convolution outputs, masks, gradients) live in buffers made once per batch
   size and reused through numpy's ``out=`` arguments, as in the MLP.
 
@@ -122,13 +129,14 @@ class CNN:
             k, pad, dt = self.KERNEL, self.KERNEL // 2, self.dtype
             convs = []
             for c_in, c_out, h, w, p in self.convs:
+                ho, wo = h // p, w // p
                 convs.append({
                     "padded": np.zeros((n, h + 2 * pad, w + 2 * pad, c_in), dt),  # borders stay zero
-                    "patches": np.empty((n, h, w, k, k, c_in), dt),
-                    "z": np.empty((n, h, w, c_out), dt),
-                    "pooled": np.empty((n, h // p, w // p, c_out), dt) if p > 1 else None,
-                    "argmax": np.empty((n, h // p, w // p, c_out), np.uint8) if p > 1 else None,
-                    "out": np.empty((n, h // p, w // p, c_out), dt)})
+                    "patches": np.empty((n, p, p, ho, wo, k, k, c_in), dt),
+                    "z": np.empty((n, p, p, ho, wo, c_out), dt),
+                    "pooled": np.empty((n, ho, wo, c_out), dt) if p > 1 else None,
+                    "argmax": np.empty((n, ho, wo, c_out), np.uint8) if p > 1 else None,
+                    "out": np.empty((n, ho, wo, c_out), dt)})
             self._buffers[n] = {"convs": convs, "fc": [np.empty((n, s), dt) for s in self.sizes[1:]]}
         return self._buffers[n]
 
@@ -141,7 +149,8 @@ class CNN:
             for (c_in, c_out, h, w, p), cb in zip(self.convs, buf["convs"]):
                 cb.update({
                     "mask": np.empty((n, h // p, w // p, c_out), bool),
-                    "dz": np.zeros((n, h, w, c_out), dt) if p > 1 else None,  # rows a pool drops stay 0
+                    "dz": np.empty((n, p, p, h // p, w // p, c_out), dt) if p > 1 else None,
+                    "dz_image": np.zeros((n, h, w, c_out), dt) if p > 1 else None,  # rows a pool drops stay 0
                     "d_input": np.empty((n, h, w, c_in), dt),  # scratch of convolution_input_gradient
                     "d_padded": np.empty((n, h + 2 * pad, w + 2 * pad, c_in), dt)})
             buf["fc_masks"] = [np.empty((n, s), bool) for s in self.sizes[1:-1]]
@@ -170,9 +179,9 @@ class CNN:
         for (c_in, c_out, height, width, p), W, b, cb in zip(self.convs, self.W, self.b, buf["convs"]):
             def convolve(h, padded, patches, z, pooled, argmax, out):
                 padded[:, pad:pad + height, pad:pad + width] = h
-                im2col(padded, self.KERNEL, out=patches)
+                im2col(padded, self.KERNEL, p, out=patches)
                 np.matmul(patches.reshape(-1, W.shape[0]), W, out=z.reshape(-1, c_out))
-                np.add(max_pool(z, p, out=pooled, argmax=argmax) if p > 1 else z, b, out=out)
+                np.add(max_pool(z, out=pooled, argmax=argmax) if p > 1 else z.reshape(out.shape), b, out=out)
                 np.maximum(out, 0, out=out)
 
             in_parts(self.threads, convolve, h, cb["padded"], cb["patches"], cb["z"], cb["pooled"], cb["argmax"],
@@ -225,17 +234,20 @@ class CNN:
             delta = delta.reshape(cb["out"].shape)
             input_gradient = i > 0 or input_grad
 
-            def back(delta, out, mask, argmax, dz, patches, d_padded, d_input):
+            def back(delta, out, mask, argmax, dz, dz_image, patches, d_padded, d_input):
                 """This part's weight and bias gradients (returned) and input gradient (into d_padded)."""
                 np.multiply(delta, np.greater(out, 0, out=mask), out=delta)  # the ReLU
-                dz = max_pool_backward(delta, argmax, p, dz) if p > 1 else delta
+                dz = max_pool_backward(delta, argmax, out=dz) if p > 1 else delta
                 if input_gradient:
-                    convolution_input_gradient(dz, self.W[i], self.KERNEL, d_padded, d_input)
+                    if p > 1:
+                        np.copyto(window_order(dz_image, p), dz)  # back to image order
+                    convolution_input_gradient(dz_image if p > 1 else delta, self.W[i], self.KERNEL, d_padded,
+                                               d_input)
                 return patches.reshape(-1, self.W[i].shape[0]).T @ dz.reshape(-1, c_out), \
                     delta.reshape(-1, c_out).sum(axis=0)
 
             add_parts(in_parts(self.threads, back, delta, cb["out"], cb["mask"], cb["argmax"], cb["dz"],
-                               cb["patches"], cb["d_padded"], cb["d_input"]), self.dW[i], self.db[i])
+                               cb["dz_image"], cb["patches"], cb["d_padded"], cb["d_input"]), self.dW[i], self.db[i])
             if not input_gradient:
                 return None
             delta = cb["d_padded"][:, pad:pad + height, pad:pad + width]
@@ -321,18 +333,29 @@ def _layer_views(flat, shapes):
 # ----------------------------------------------------------------------------
 
 
-def im2col(padded, k, out=None):
-    """Patches (N, H, W, k, k, C) of a zero-padded NHWC batch (N, H+k-1, W+k-1, C), in one copy from a
-    strided view: along a patch row the k*C values are contiguous in the image, so numpy copies runs of
-    k*C floats (k*k separate slice copies, with runs of C, took 5x longer: 30 against 6 ms at batch 256)."""
+def im2col(padded, k, p=1, out=None):
+    """Patches (N, p, p, H/p, W/p, k, k, C) of a zero-padded NHWC batch (N, H+k-1, W+k-1, C), in window
+    order for a p x p pool that follows: patch [n, a, b, i, j] is the one of pixel (p*i + a, p*j + b),
+    so the convolution's output holds each pooling window's p*p positions as p*p contiguous blocks (rows
+    and columns past the last whole window are left out).  One copy from a strided view: along a patch
+    row the k*C values are contiguous in the image, so numpy copies runs of k*C floats (k*k separate slice
+    copies, with runs of C, took 5x longer: 30 against 6 ms at batch 256)."""
     n, hp, wp, c = padded.shape
+    ho, wo = (hp - k + 1) // p, (wp - k + 1) // p
     sn, sh, sw, sc = padded.strides
-    windows = np.lib.stride_tricks.as_strided(padded, (n, hp - k + 1, wp - k + 1, k, k, c), (sn, sh, sw, sh, sw, sc),
-                                              writeable=False)
+    windows = np.lib.stride_tricks.as_strided(padded, (n, p, p, ho, wo, k, k, c),
+                                              (sn, sh, sw, p * sh, p * sw, sh, sw, sc), writeable=False)
     if out is None:
         return windows.copy()
     np.copyto(out, windows)
     return out
+
+
+def window_order(image, p):
+    """A writable (N, p, p, H/p, W/p, C) view of an NHWC batch in im2col's window order."""
+    n, h, w, c = image.shape
+    sn, sh, sw, sc = image.strides
+    return np.lib.stride_tricks.as_strided(image, (n, p, p, h // p, w // p, c), (sn, sh, sw, p * sh, p * sw, sc))
 
 
 def convolution_input_gradient(d_z, W, k, out, scratch):
@@ -361,39 +384,37 @@ def conv2d(x, W, b, k=3):
     return (im2col(padded, k).reshape(n * h * w, -1) @ W + b).reshape(n, h, w, -1)
 
 
-def max_pool(z, p, out=None, argmax=None):
-    """p x p max-pooling, stride p, of an NHWC batch; rows and columns past the last whole window are
-    dropped (as PyTorch's floor mode does).  ``argmax`` (uint8, the pooled shape) receives each window's
-    winning position dy * p + dx: the first in raster order that holds the maximum (PyTorch's rule, so a
-    tie sends the whole gradient to one input, never splits it)."""
-    n, h, w, c = z.shape
-    ho, wo = h // p, w // p
+def max_pool(z, out=None, argmax=None):
+    """p x p max-pooling of convolution outputs in window order (N, p, p, H/p, W/p, C), see im2col: the
+    maximum over the p*p contiguous blocks, so every pass runs over contiguous memory (the strided
+    windows of an image-order output took 2-3x longer).  ``argmax`` (uint8, the pooled shape) receives
+    each window's winning position dy * p + dx: the first in raster order that holds the maximum
+    (PyTorch's rule, so a tie sends the whole gradient to one input, never splits it)."""
+    n, p, _, ho, wo, c = z.shape
+    blocks = z.reshape(n, p * p, ho, wo, c)
     out = np.empty((n, ho, wo, c), z.dtype) if out is None else out
-    np.copyto(out, z[:, 0:ho * p:p, 0:wo * p:p])
+    np.copyto(out, blocks[:, 0])
     if argmax is not None:
         argmax.fill(0)
         bigger, candidate = np.empty(out.shape, bool), np.empty(out.shape, np.uint8)
     for position in range(1, p * p):
-        dy, dx = divmod(position, p)
-        window = z[:, dy:ho * p:p, dx:wo * p:p]
         if argmax is not None:
-            np.greater(window, out, out=bigger)  # strictly: an earlier position keeps a tie
+            np.greater(blocks[:, position], out, out=bigger)  # strictly: an earlier position keeps a tie
             # Positions come in increasing order, so "argmax = position where bigger" is a maximum
             # (4x faster than np.copyto(..., where=bigger)).
             np.multiply(bigger.view(np.uint8), position, out=candidate)
             np.maximum(argmax, candidate, out=argmax)
-        np.maximum(out, window, out=out)
+        np.maximum(out, blocks[:, position], out=out)
     return out
 
 
-def max_pool_backward(d_pooled, argmax, p, out):
-    """dL/dz of ``max_pool`` from dL/d(pooled): each window's gradient goes to its ``argmax`` position, one
-    strided pass per position (a single pass over a 6-D broadcast view took twice as long).  The gradient
-    of the rows and columns a pool drops, 0, is left as it is in ``out``."""
-    _, ho, wo, _ = d_pooled.shape
+def max_pool_backward(d_pooled, argmax, out):
+    """dL/dz of ``max_pool``, in its window order (``out``: N, p, p, H/p, W/p, C), from dL/d(pooled): each
+    window's gradient goes to its ``argmax`` position, one contiguous pass per position."""
+    n, p = out.shape[:2]
+    blocks = out.reshape(n, p * p, *d_pooled.shape[1:])
     won = np.empty(d_pooled.shape, bool)
     for position in range(p * p):
-        dy, dx = divmod(position, p)
         np.equal(argmax, position, out=won)
-        np.multiply(d_pooled, won, out=out[:, dy:ho * p:p, dx:wo * p:p])
+        np.multiply(d_pooled, won, out=blocks[:, position])
     return out

@@ -48,10 +48,18 @@ def direct_max_pool(z, p):
     return z[:, :ho * p, :wo * p].reshape(n, ho, p, wo, p, c).max(axis=(2, 4))
 
 
+def pool(z, p, argmax=None):
+    """max_pool of an image-order batch, through the window order the CNN's convolutions write."""
+    return cn.max_pool(np.ascontiguousarray(cn.window_order(z, p)), argmax=argmax)
+
+
 def pool_and_gradient(z, p, d_pooled):
     argmax = np.empty(d_pooled.shape, np.uint8)
-    pooled = cn.max_pool(z, p, argmax=argmax)
-    return pooled, cn.max_pool_backward(d_pooled, argmax, p, np.zeros_like(z))
+    pooled = pool(z, p, argmax)
+    windows = cn.max_pool_backward(d_pooled, argmax, np.empty(cn.window_order(z, p).shape))
+    grad = np.zeros_like(z)  # rows and columns the pool drops get no gradient
+    np.copyto(cn.window_order(grad, p), windows)
+    return pooled, grad
 
 
 @pytest.mark.parametrize("shape, p", [((2, 4, 4, 3), 2), ((1, 5, 7, 2), 2), ((2, 8, 8, 1), 4), ((1, 7, 7, 2), 3)])
@@ -60,7 +68,7 @@ def test_max_pool_forward_and_gradient(shape, p):
     weights = RNG.standard_normal((shape[0], shape[1] // p, shape[2] // p, shape[3]))
     pooled, grad = pool_and_gradient(z, p, weights)
     assert np.array_equal(pooled, direct_max_pool(z, p))
-    assert_close(grad, numerical_grad(lambda: np.sum(weights * cn.max_pool(z, p)), z))
+    assert_close(grad, numerical_grad(lambda: np.sum(weights * pool(z, p)), z))
 
 
 def test_max_pool_sends_a_tie_to_the_first_position_in_raster_order():
