@@ -39,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from mlp_numpy import MLP
+
 # The seed report's network (MSML640): two 3x3 convolutions of 32 and 64 filters, each with a ReLU and a
 # 2x2 max-pool, a 128-unit fully connected layer, then the output layer (10 classes + 3 ghost logits).
 SEED_REPORT_LAYERS = ("conv32", "pool2", "conv64", "pool2", "fc128")
@@ -76,8 +78,9 @@ def parse_layers(layers, image_shape):
     return [tuple(c) for c in convs], hidden, height * width * channels
 
 
-class CNN:
-    """Convolutional network with a hand-written backward pass and the MLP's interface.
+class CNN(MLP):
+    """Convolutional network with a hand-written backward pass and the MLP's interface (it inherits
+    ``predict_logits``, ``accuracy`` and the flat parameter views; everything else is its own).
 
     ``CNN(n_outputs=13)`` is the seed report's network on 28x28 grey images.  ``seed`` is one integer
     (parametrised layer i draws from ``default_rng([seed, i])``) or one seed per parametrised layer
@@ -91,7 +94,9 @@ class CNN:
     """
 
     KERNEL = 3  # every convolution is 3x3, stride 1, zero padding 1: the image size is kept
-    FLUSH_BELOW = 1e-30  # as in MLP.backward: float32 denormals in dL/dlogits would slow every GEMM
+    # predict_logits' batches: the seed report's network keeps ~0.5 MB of forward buffers an image (the
+    # second convolution's patches most), so the MLP's 1000 would hold ~0.5 GB.
+    PREDICT_BATCH = 256
 
     def __init__(self, layers=SEED_REPORT_LAYERS, n_outputs=13, image_shape=(28, 28, 1), seed=0,
                  init_params=None, dtype=np.float32, threads=None):
@@ -104,8 +109,8 @@ class CNN:
         n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in shapes)
         self.params = np.zeros(n_params, self.dtype)
         self.grads = np.zeros(n_params, self.dtype)
-        self.W, self.b = _layer_views(self.params, shapes)
-        self.dW, self.db = _layer_views(self.grads, shapes)
+        self.W, self.b = self._layer_views(self.params, shapes)
+        self.dW, self.db = self._layer_views(self.grads, shapes)
         if init_params is None:
             seeds = [[seed, i] for i in range(len(shapes))] if np.ndim(seed) == 0 else list(seed)
             if len(seeds) != len(shapes):
@@ -204,8 +209,7 @@ class CNN:
 
     def _backward(self, dlogits, input_grad):
         buf = self._gradient_buffers_for(self._n)
-        delta = np.asarray(dlogits, self.dtype)
-        delta = np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
+        delta = self._flushed(dlogits)
         n_convs = len(self.convs)
         flattened = buf["convs"][-1]["out"].reshape(self._n, -1) if n_convs else self._input
         below = [flattened] + buf["fc"][:-1]  # each fully connected layer's input
@@ -252,20 +256,6 @@ class CNN:
                 return None
             delta = cb["d_padded"][:, pad:pad + height, pad:pad + width]
         return np.ascontiguousarray(delta).reshape(self._n, -1)
-
-    def predict_logits(self, x, batch_size=256):
-        """Logits for any number of examples, as a fresh array (no gradients kept).  Batches of 256 by
-        default: the seed report's network keeps ~0.5 MB of forward buffers an image (the second
-        convolution's patches most), so batches of 1000, the MLP's default, would hold ~0.5 GB."""
-        out = np.empty((len(x), self.sizes[-1]), self.dtype)
-        for start in range(0, len(x), batch_size):
-            out[start:start + batch_size] = self.forward(x[start:start + batch_size])
-        return out
-
-    def accuracy(self, x, labels, n_classes=None):
-        """Fraction of examples whose argmax over the first ``n_classes`` logits is the label."""
-        logits = self.predict_logits(x)[:, :n_classes]
-        return float(np.mean(logits.argmax(axis=1) == labels))
 
 
 def blas_threads():
@@ -315,17 +305,6 @@ def one_blas_thread(threads):
     the fully connected layers' GEMMs too, or OpenBLAS's worker, woken by them, would spin on the core
     a part needs (measured: 122 ms a step instead of 83)."""
     return _blas().limit(limits=1) if threads > 1 else contextlib.nullcontext()
-
-
-def _layer_views(flat, shapes):
-    """Each layer's (fan_in, fan_out) weights and (fan_out,) biases as views into one flat vector."""
-    Ws, bs, offset = [], [], 0
-    for fan_in, fan_out in shapes:
-        Ws.append(flat[offset:offset + fan_in * fan_out].reshape(fan_in, fan_out))
-        offset += fan_in * fan_out
-        bs.append(flat[offset:offset + fan_out])
-        offset += fan_out
-    return Ws, bs
 
 
 # ----------------------------------------------------------------------------

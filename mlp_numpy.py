@@ -131,11 +131,7 @@ class MLP:
         unless asked for.
         """
         buf = self._buffers_for(len(self._input))
-        # A confident softmax puts float32 denormals (< 1.2e-38) into dL/dlogits,
-        # and denormal operands make every GEMM below ~100x slower (measured);
-        # values under 1e-30 cannot move a weight, so they become exact zeros.
-        delta = np.asarray(dlogits, self.dtype)
-        delta = np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
+        delta = self._flushed(dlogits)
         for layer in range(len(self.W) - 1, -1, -1):
             below = self._input if layer == 0 else self.activations[layer - 1]
             np.matmul(below.T, delta, out=self.dW[layer])
@@ -155,8 +151,19 @@ class MLP:
                 d_below *= self.dtype.type(self._keep_scale)
             delta = d_below
 
-    def predict_logits(self, x, batch_size=1000):
-        """Logits for any number of examples, as a fresh array (no gradients kept)."""
+    def _flushed(self, dlogits):
+        """dL/dlogits in the model's dtype with values under FLUSH_BELOW set to 0.  A confident softmax
+        puts float32 denormals (< 1.2e-38) into dL/dlogits, and denormal operands make every GEMM
+        below ~100x slower (measured); values under 1e-30 cannot move a weight."""
+        delta = np.asarray(dlogits, self.dtype)
+        return np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
+
+    PREDICT_BATCH = 1000
+
+    def predict_logits(self, x, batch_size=None):
+        """Logits for any number of examples, as a fresh array (no gradients kept), in batches of
+        ``batch_size`` (default PREDICT_BATCH)."""
+        batch_size = batch_size or self.PREDICT_BATCH
         out = np.empty((len(x), self.sizes[-1]), self.dtype)
         for start in range(0, len(x), batch_size):
             out[start:start + batch_size] = self.forward(x[start:start + batch_size])
