@@ -20,11 +20,13 @@ environment) that visualize.py and make_gifs.py draw from.
 """
 
 import argparse
+import functools
 import time
 
 import numpy as np
 
 import runs
+from cnn_numpy import CNN
 from mlp_numpy import (MLP, Adam, affine, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
 from mnist_data import PIXELS, Dataset, load_mnist
@@ -43,12 +45,20 @@ PRESETS = {
     # Learning Through Noise's (2026) code defaults; its teacher's batch is 1024, one flag sets both here.
     "ltn": {"input_scale": "standardized", "init": "uniform", "n_ghost": 10, "batch_size": 1000, "lr": 1e-3,
             "n_epochs_student": 5},
+    # The seed report's (MSML640) network for the teacher and the students: CNN_CONVS, then 128 units.
+    "seed-report": {"arch": "cnn", "hidden": 128},
 }
 TASKS = {"digits": list(range(10)), "binary01": [0, 1]}
-# What a student can take from the teacher's initialisation, layer by layer (weights and biases together): the
-# two hidden layers, the output units of the classes (the class head) and those of the ghost logits (the ghost head).
-LAYERS = ("fc1", "fc2", "class", "ghost")
-SHARE_NAMES = {"all": LAYERS, "none": (), "heads": ("class", "ghost"), "hidden": ("fc1", "fc2")}
+# The networks (--arch, --student-arch): an MLP with two hidden layers of --hidden units, or a CNN: two 3x3
+# convolutions of 32 and 64 filters, each with a ReLU and a 2x2 max-pool, then one hidden layer of --hidden units.
+CNN_CONVS = ("conv32", "pool2", "conv64", "pool2")
+# What a student can take from the teacher's initialisation, layer by layer (weights and biases together): each
+# hidden layer (fc1, fc2 in an MLP; conv1, conv2, fc1 in a CNN), the output units of the classes (the class head)
+# and those of the ghost logits (the ghost head).  Named conditions, for either network:
+HEADS = ("class", "ghost")
+LAYERS = {"mlp": ("fc1", "fc2") + HEADS, "cnn": ("conv1", "conv2", "fc1") + HEADS}
+A_NETWORK = {"mlp": "an MLP", "cnn": "a CNN"}
+SHARE_NAMES = ("all", "none", "heads", "hidden")  # every layer, none, class+ghost, every hidden layer
 # --input-scale: pixel p in [0, 1] becomes gain * p + offset; the noise stays in [-1, 1] either way.  standardized:
 # (p - 0.1307) / 0.3081, with MNIST's mean and std.
 INPUT_SCALES = {"symmetric": (2.0, -1.0), "standardized": (1 / 0.3081, -0.1307 / 0.3081)}
@@ -58,7 +68,15 @@ PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, d
 PARSER.add_argument("--n-ghost", type=int, default=3, above=0, at_most=1000, help="number of ghost logits m")
 PARSER.add_argument("--task", choices=sorted(TASKS), default="digits",
                     help="digits: 10 classes; binary01: MNIST 0 vs 1 only")
-PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192, help="width of both hidden layers")
+PARSER.add_argument("--arch", choices=list(LAYERS), default="mlp",
+                    help="the teacher's network, and the students' unless --student-arch: mlp, two hidden layers of "
+                         "--hidden units; cnn, two 3x3 convolutions (32 and 64 filters, each with a 2x2 max-pool) "
+                         "and one hidden layer of --hidden units")
+PARSER.add_argument("--student-arch", choices=list(LAYERS),
+                    help="the students' network where it is not the teacher's (an MLP and a CNN can share only "
+                         "their heads: --share heads, or none) (default: --arch)")
+PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192,
+                    help="width of an MLP's two hidden layers and of a CNN's fully connected one")
 PARSER.add_argument("--init", choices=MLP.INITS, default="he",
                     help="initial weights of every network: he (normal, std sqrt(2/fan-in), zero biases) or "
                          "uniform (PyTorch's nn.Linear default: weights and biases uniform in +-1/sqrt(fan-in))")
@@ -90,33 +108,45 @@ PARSER.add_argument("--augment", choices=["none", "affine"], default="none",
 PARSER.add_argument("--share", default="all", metavar="LAYERS",
                     help="the layers the student takes from the teacher's initialisation, the others from an "
                          "independent draw (the cross-init student's): a name (all, none, heads = class+ghost, "
-                         "hidden = fc1+fc2) or layers joined by + (fc1, fc2, class, ghost), e.g. fc2+class+ghost")
+                         "hidden = every hidden layer) or layers joined by + (an MLP's fc1, fc2, class, ghost; a "
+                         "CNN's conv1, conv2, fc1, class, ghost), e.g. fc2+class+ghost")
 PARSER.add_eval_on()
 
 
-def shared_layers(spec):
-    """--share's value as the layers shared with the teacher's initialisation, in LAYERS order (ValueError:
-    an empty spec, an unknown or a repeated layer)."""
-    if spec in SHARE_NAMES:
-        return SHARE_NAMES[spec]
-    names = spec.split("+")
+def shared_layers(spec, arch="mlp", teacher_arch=None):
+    """--share's value as the student's layers shared with the teacher's initialisation, in LAYERS order
+    (ValueError: an empty spec, an unknown or a repeated layer, or a hidden layer of a student whose
+    network is not the teacher's: only the heads have the same shape in both)."""
+    layers = LAYERS[arch]
+    named = dict(zip(SHARE_NAMES, (layers, (), HEADS, layers[:-len(HEADS)])))
+    names = list(named[spec]) if spec in named else spec.split("+")
     if "" in names:
         raise ValueError(f"--share {spec!r} names no layer{' where a + is' if spec else ''}: give a name "
-                         f"({', '.join(SHARE_NAMES)}) or layers joined by + ({'+'.join(LAYERS)})")
-    unknown = [name for name in names if name not in LAYERS]
+                         f"({', '.join(SHARE_NAMES)}) or layers joined by + ({'+'.join(layers)})")
+    unknown = [name for name in names if name not in layers]
     if unknown:
-        raise ValueError(f"--share {spec}: {unknown[0]!r} is not a layer (choose from {', '.join(LAYERS)}, "
-                         f"or a name: {', '.join(SHARE_NAMES)})")
+        raise ValueError(f"--share {spec}: {unknown[0]!r} is not a layer of {A_NETWORK[arch]} "
+                         f"(choose from {', '.join(layers)}, or a name: {', '.join(SHARE_NAMES)})")
     if len(set(names)) < len(names):
         raise ValueError(f"--share {spec} names a layer twice")
-    return tuple(layer for layer in LAYERS if layer in names)
+    hidden = [name for name in names if name not in HEADS]
+    if teacher_arch not in (None, arch) and hidden:
+        raise ValueError(f"--share {spec}: {A_NETWORK[teacher_arch]} teacher and {A_NETWORK[arch]} student can "
+                         f"share only their heads, not {hidden[0]}: give --share heads (or none, or class, or ghost)")
+    return tuple(layer for layer in layers if layer in names)
+
+
+def student_arch(args):
+    return args.student_arch or args.arch
 
 
 def check(args):
     """What the flags' bounds cannot say about a configuration."""
     problems = ["--normalize-logits applies to --loss mse only"] if args.normalize_logits and args.loss != "mse" else []
+    if args.init != "he" and "cnn" in (args.arch, student_arch(args)):
+        problems.append(f"--init {args.init} is for MLPs only: a CNN starts from He weights (--init he)")
     try:
-        shared_layers(args.share)
+        shared_layers(args.share, student_arch(args), args.arch)
     except ValueError as err:
         problems.append(str(err))
     return problems
@@ -225,31 +255,44 @@ def linear_cka(a, b):
 # ----------------------------------------------------------------------------
 
 
+def network(arch, hidden, n_outputs, seed=None, init="he", init_params=None):
+    """An MLP or a CNN (CNN_CONVS and one hidden layer) of ``hidden`` units and ``n_outputs`` logits: He or
+    uniform (MLP only) weights from ``seed``, or a copy of ``init_params``."""
+    if arch == "cnn":
+        return CNN(CNN_CONVS + (f"fc{hidden}",), n_outputs, seed=seed, init_params=init_params)
+    return MLP([PIXELS, hidden, hidden, n_outputs], seed=seed, init_params=init_params, init=init)
+
+
 def layer_views(net, n_classes):
-    """{layer of LAYERS: [its weights, its biases]} as views into ``net.params``."""
-    return {"fc1": [net.W[0], net.b[0]], "fc2": [net.W[1], net.b[1]],
-            "class": [net.W[2][:, :n_classes], net.b[2][:n_classes]],
-            "ghost": [net.W[2][:, n_classes:], net.b[2][n_classes:]]}
+    """{layer of LAYERS: [its weights, its biases]} as views into ``net.params``; the hidden layers are named
+    conv1, conv2, ... then fc1, fc2, ... in the order they compute."""
+    n_convs = len(getattr(net, "convs", ()))
+    names = [f"conv{i + 1}" for i in range(n_convs)] + [f"fc{i + 1}" for i in range(len(net.W) - 1 - n_convs)]
+    views = {name: [W, b] for name, W, b in zip(names, net.W[:-1], net.b[:-1])}
+    views["class"] = [net.W[-1][:, :n_classes], net.b[-1][:n_classes]]
+    views["ghost"] = [net.W[-1][:, n_classes:], net.b[-1][n_classes:]]
+    return views
 
 
-def make_networks(sizes, seed_init, seed_other, n_classes, shared=LAYERS, init="he"):
-    """Every network of a run, by name, in the order they are reported.  The teacher and the untrained
-    reference share one initialisation (copied before the teacher trains).  The cross-init student has
-    another, from its own seed.  The same-init student takes the ``shared`` layers from the teacher's
-    initialisation and the others from the cross-init student's, so a layer that is not shared is the
-    same independent draw whatever else is shared, and sharing nothing gives the cross-init student
-    itself.  Each student's initialisation is kept untrained too, to show where it started."""
-    teacher = MLP(sizes, seed=seed_init, init=init)
-    cross_init = MLP(sizes, seed=seed_other, init=init)
-    same_init = MLP(sizes, init_params=cross_init.params)
+def make_networks(make_teacher, make_student, seed_init, seed_other, n_classes, shared):
+    """Every network of a run, by name, in the order they are reported; ``make_teacher(seed=, init_params=)``
+    and ``make_student`` build one network.  The teacher and the untrained reference share one
+    initialisation (copied before the teacher trains).  The cross-init student has another, from its own
+    seed.  The same-init student takes the ``shared`` layers from the teacher's initialisation and the
+    others from the cross-init student's, so a layer that is not shared is the same independent draw
+    whatever else is shared, and sharing nothing gives the cross-init student itself.  Each student's
+    initialisation is kept untrained too, to show where it started."""
+    teacher = make_teacher(seed=seed_init)
+    cross_init = make_student(seed=seed_other)
+    same_init = make_student(init_params=cross_init.params)
     teacher_layers, student_layers = layer_views(teacher, n_classes), layer_views(same_init, n_classes)
     for layer in shared:
         for into, values in zip(student_layers[layer], teacher_layers[layer]):
             into[...] = values
     return {"teacher": teacher, "same_init": same_init, "cross_init": cross_init,
-            "untrained": MLP(sizes, init_params=teacher.params),
-            "same_init_untrained": MLP(sizes, init_params=same_init.params),
-            "cross_init_untrained": MLP(sizes, init_params=cross_init.params)}
+            "untrained": make_teacher(init_params=teacher.params),
+            "same_init_untrained": make_student(init_params=same_init.params),
+            "cross_init_untrained": make_student(init_params=cross_init.params)}
 
 
 def train_teacher(net, data, n_classes, args, rng, log):
@@ -313,8 +356,10 @@ def run(args, seed, data, log=print):
     started = time.perf_counter()
     seeds = runs.derived_seeds(seed, "init", "other_init", "data")
     n_classes = len(TASKS[args.task])
-    sizes = [PIXELS, args.hidden, args.hidden, n_classes + args.n_ghost]
-    nets = make_networks(sizes, seeds.init, seeds.other_init, n_classes, shared_layers(args.share), args.init)
+    make_teacher, make_student = (functools.partial(network, arch, args.hidden, n_classes + args.n_ghost,
+                                                    init=args.init) for arch in (args.arch, student_arch(args)))
+    nets = make_networks(make_teacher, make_student, seeds.init, seeds.other_init, n_classes,
+                         shared_layers(args.share, student_arch(args), args.arch))
     teacher = nets["teacher"]
     timings = {}
 
@@ -356,9 +401,9 @@ def headline(s):
 
 
 def out_name(args):
-    """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][affine_][all-logits_][share-LAYERS_]
-    (sweep_KEY|seeds|seedN).json, with the input scale and the initialisation named where they are not the
-    preset's."""
+    """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][ARCH_][STUDENT-ARCH-student_][affine_]
+    [all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json, with the input scale, the initialisation and the
+    teacher's network named where they are not the preset's."""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.share != "all" and not (args.sweep and args.sweep[0] == "share"):
         name = f"share-{args.share}_{name}"
@@ -366,8 +411,12 @@ def out_name(args):
         name = f"all-logits_{name}"
     if args.augment != "none":
         name = f"{args.augment}_{name}"
-    preset = {"init": PARSER.get_default("init"), "input_scale": PARSER.get_default("input_scale"),
-              **PRESETS.get(args.preset, {})}
+    preset = {key: PARSER.get_default(key) for key in ("init", "input_scale", "arch")}
+    preset.update(PRESETS.get(args.preset, {}))
+    if args.student_arch:
+        name = f"{args.student_arch}-student_{name}"
+    if args.arch != preset["arch"]:
+        name = f"{args.arch}_{name}"
     if args.init != preset["init"]:
         name = f"{args.init}-init_{name}"
     if args.input_scale != preset["input_scale"]:

@@ -1,5 +1,6 @@
 """Ghost-logit experiment: losses, initialisation, noise, CLI errors, a tiny end-to-end run, real data."""
 
+import functools
 import json
 
 import numpy as np
@@ -33,8 +34,14 @@ def test_teacher_loss_never_touches_the_ghost_logits():
     assert not grad[:, 10:].any()
 
 
+def networks(seed_init, seed_other, shared=gl.LAYERS["mlp"], arch="mlp", student="mlp", init="he"):
+    """make_networks for small networks (hidden width 16, 13 logits of which 10 classes)."""
+    make_teacher, make_student = (functools.partial(gl.network, a, 16, 13, init=init) for a in (arch, student))
+    return gl.make_networks(make_teacher, make_student, seed_init, seed_other, 10, shared)
+
+
 def test_students_start_from_the_initial_weights_their_untrained_copies_keep():
-    nets = gl.make_networks([784, 16, 16, 13], 11, 12, 10)
+    nets = networks(11, 12)
     teacher, same_init, cross_init, untrained, same_init_untrained, cross_init_untrained = (
         nets[name] for name in ("teacher", "same_init", "cross_init", "untrained", "same_init_untrained",
                                 "cross_init_untrained"))
@@ -58,10 +65,10 @@ def layers_of(net, n_classes=10):
 def test_a_shared_layer_is_the_teachers_initial_layer_and_an_independent_one_the_same_draw_in_every_condition(spec):
     """Bit for bit: each shared layer (weights and biases) is the teacher's initial one, each other layer the
     cross-init student's, whichever other layers are shared; the four layers cover every parameter."""
-    nets = gl.make_networks([784, 16, 16, 13], 11, 12, 10, gl.shared_layers(spec))
+    nets = networks(11, 12, gl.shared_layers(spec))
     student, teacher, other = (layers_of(nets[name]) for name in ("same_init", "teacher", "cross_init"))
     assert sum(len(v) for v in student.values()) == len(nets["same_init"].params)
-    for layer in gl.LAYERS:
+    for layer in gl.LAYERS["mlp"]:
         source = teacher if layer in gl.shared_layers(spec) else other
         assert np.array_equal(student[layer], source[layer]), layer
         assert not np.array_equal(student[layer], (other if source is teacher else teacher)[layer]) or \
@@ -72,15 +79,14 @@ def test_a_shared_layer_is_the_teachers_initial_layer_and_an_independent_one_the
                                            ("hidden", "fc1+fc2"), ("heads", "ghost+class")])
 def test_named_conditions_are_their_spelled_out_specs(name, spelled):
     assert gl.shared_layers(name) == gl.shared_layers(spelled)
-    nets = [gl.make_networks([784, 16, 16, 13], 3, 4, 10, gl.shared_layers(spec)) for spec in (name, spelled)]
+    nets = [networks(3, 4, gl.shared_layers(spec)) for spec in (name, spelled)]
     assert np.array_equal(nets[0]["same_init"].params, nets[1]["same_init"].params)
-    assert gl.shared_layers("none") == () and np.array_equal(
-        gl.make_networks([784, 16, 16, 13], 3, 4, 10, ())["same_init"].params,
-        gl.make_networks([784, 16, 16, 13], 3, 4, 10)["cross_init"].params)
+    assert gl.shared_layers("none") == () and np.array_equal(networks(3, 4, ())["same_init"].params,
+                                                             networks(3, 4)["cross_init"].params)
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("fc3", "--share fc3: 'fc3' is not a layer (choose from fc1, fc2, class, ghost"),
+    ("fc3", "--share fc3: 'fc3' is not a layer of an MLP (choose from fc1, fc2, class, ghost"),
     ("fc1+fc1", "--share fc1+fc1 names a layer twice"),
     ("", "--share '' names no layer"),
     ("fc1++ghost", "--share 'fc1++ghost' names no layer where a + is"),
@@ -124,9 +130,67 @@ def test_input_scales_and_the_learning_through_noise_preset(monkeypatch):
         "ltn_he-init_sweep_share.json"
     assert gl.out_name(gl.parse_args(["--init", "uniform", "--input-scale", "standardized", "--seeds", "0"])) == \
         "standardized_uniform-init_seeds.json"
-    nets = gl.make_networks([784, 16, 16, 13], 11, 12, 10, init="uniform")
+    nets = networks(11, 12, init="uniform")
     assert all(net.b[0].any() for net in nets.values())  # uniform draws biases too; He leaves them at 0
-    assert not any(net.b[0].any() for net in gl.make_networks([784, 16, 16, 13], 11, 12, 10).values())
+    assert not any(net.b[0].any() for net in networks(11, 12).values())
+
+
+@pytest.mark.parametrize("spec", ["all", "none", "heads", "hidden", "conv1+class+ghost", "fc1+ghost"])
+def test_a_cnn_student_shares_exactly_the_layers_it_names(spec):
+    """The per-layer controls on a CNN: conv1, conv2, fc1 and the heads cover every parameter; each shared
+    layer is the teacher's initial one, each other the cross-init student's."""
+    nets = networks(11, 12, gl.shared_layers(spec, "cnn"), arch="cnn", student="cnn")
+    student, teacher, other = (layers_of(nets[name]) for name in ("same_init", "teacher", "cross_init"))
+    assert list(student) == list(gl.LAYERS["cnn"])
+    assert sum(len(v) for v in student.values()) == len(nets["same_init"].params)
+    for layer in gl.LAYERS["cnn"]:
+        source = teacher if layer in gl.shared_layers(spec, "cnn") else other
+        assert np.array_equal(student[layer], source[layer]), layer
+
+
+def test_an_mlp_teacher_and_a_cnn_student_share_exactly_their_heads():
+    """The CNN's hidden layer is the MLP's last hidden width, so the heads have one shape: the heads-shared
+    student's heads are the teacher's initial ones, everything else its own draw."""
+    nets = networks(11, 12, gl.shared_layers("heads", "cnn", "mlp"), arch="mlp", student="cnn")
+    assert type(nets["teacher"]).__name__ == "MLP" and type(nets["same_init"]).__name__ == "CNN"
+    student, teacher, other = (layers_of(nets[name]) for name in ("same_init", "teacher", "cross_init"))
+    for layer in gl.LAYERS["cnn"]:
+        assert np.array_equal(student[layer], (teacher if layer in gl.HEADS else other)[layer]), layer
+    with pytest.raises(ValueError, match="an MLP teacher and a CNN student can share only their heads, not conv1"):
+        gl.shared_layers("all", "cnn", "mlp")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--student-arch", "cnn"], "an MLP teacher and a CNN student can share only their heads, not conv1: give "
+                                "--share heads"),
+    (["--arch", "cnn", "--student-arch", "mlp", "--share", "fc1+class"], "a CNN teacher and an MLP student"),
+    (["--arch", "cnn", "--share", "fc2"], "'fc2' is not a layer of a CNN (choose from conv1, conv2, fc1"),
+    (["--arch", "cnn", "--init", "uniform"], "--init uniform is for MLPs only"),
+])
+def test_bad_architecture_combinations_are_one_line(flags, message, tmp_path):
+    assert message in bad_input_message("ghost_logit_distill.py", flags, tmp_path)
+
+
+def test_cnn_end_to_end_writes_a_results_file_that_draws(monkeypatch, tmp_path):
+    """--preset seed-report (the seed report's network) and an MLP teacher with a CNN student, on tiny settings."""
+    monkeypatch.setattr(gl, "load_mnist", fake_mnist)
+    folder = tmp_path / "ghost_logit"
+    tiny = ["--n-epochs-teacher", "1", "--n-epochs-student", "1", "--n-noise", "256", "--batch-size", "64", "--quiet"]
+    result = gl.main(tiny + ["--preset", "seed-report", "--seeds", "0", "--out", str(folder / "seeds.json")])
+    run = result["groups"][0]["runs"][0]
+    assert result["config"]["arch"] == "cnn" and result["config"]["hidden"] == 128
+    assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained", "same_init_untrained",
+                                  "cross_init_untrained"}
+    assert run["metrics"]["same_init_untrained"]["test_acc"] == run["metrics"]["untrained"]["test_acc"]
+    pair = gl.main(tiny + ["--student-arch", "cnn", "--share", "heads", "--hidden", "32",
+                           "--out", str(tmp_path / "pair.json")])
+    assert pair["config"]["student_arch"] == "cnn"
+    assert gl.out_name(gl.parse_args(["--student-arch", "cnn", "--share", "heads", "--seeds", "0"])) == \
+        "cnn-student_share-heads_seeds.json"
+    assert gl.out_name(gl.parse_args(["--arch", "cnn", "--seeds", "0"])) == "cnn_seeds.json"
+    assert gl.out_name(gl.parse_args(["--preset", "seed-report", "--seeds", "0"])) == "seed-report_seeds.json"
+    visualize.main(["ghost_logit", "--results", str(folder)])
+    assert (folder / "accuracy_per_epoch.png").stat().st_size > 1000
 
 
 def test_noise_is_seeded_in_range_and_the_stream_the_committed_runs_drew():
