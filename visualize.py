@@ -285,6 +285,27 @@ def ghost_sweep_table():
     return "\n".join(rows)
 
 
+# Ghost logits in a CNN: the validation runs that choose its recipe, (file, what it varies).
+GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's recipe, 5 student epochs"),
+             ("validation/validation_seed-report_sweep_lr_student.json", "student learning rate"),
+             ("validation/validation_seed-report_all-logits_seeds.json", "students match all 13 logits")]
+
+
+def ghost_cnn_table():
+    """A row per CNN validation run (GHOST_CNN) and sweep value: the teacher, both students, the cross-init
+    student's own untrained start (the control), and the seconds a seed."""
+    rows = table_head(["run", "value", "seeds", "teacher", "same-init student", "worst seed", "cross-init student",
+                       "its untrained start", "seconds per seed"])
+    for name, label in existing(GHOST, GHOST_CNN):
+        for group in load(GHOST, name, "ghost_logit")["groups"]:
+            s, runs = group["summary"], group["runs"]
+            rows.append(markdown_row([label, str(group["sweep_value"] or "-"), str(s["same_init"]["n"]),
+                                      mean_std(s["teacher"]), mean_std(s["same_init"]), pct(s["same_init"]["min"]),
+                                      mean_std(s["cross_init"]), mean_std(s["cross_init_untrained"]),
+                                      f"{np.mean([r['timings']['total_s'] for r in runs]):.0f}"]))
+    return "\n".join(rows)
+
+
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
 # file per number of ghost logits m; "none" is every file's cross-init student.
 SHARE_CONDITIONS = {"all": "all four layers (the default)", "fc2+class+ghost": "all but fc1",
@@ -1107,6 +1128,7 @@ def readme_blocks():
             blocks["ghost-share"] = share_map_table(found)
             blocks["ghost-share-full"] = share_map_table(found, full=True)
         blocks["ghost-ltn"] = ltn_table(GHOST, LTN_RUNS)
+        blocks["ghost-cnn"] = ghost_cnn_table()
         blocks["ghost-ltn-report"] = ltn_table(GHOST, LTN_REPORT)
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
         blocks["subclass-headline"] = subclass_headline()
