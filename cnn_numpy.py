@@ -126,8 +126,8 @@ class CNN(MLP):
         self._buffers = {}
 
     def _buffers_for(self, n):
-        """Per-batch-size buffers (made once, reused): padded inputs, patches, convolution outputs,
-        block outputs, fully connected activations, and their gradients."""
+        """Per-batch-size buffers of the forward pass (made once, reused): padded inputs, patches,
+        convolution outputs, pooled maxima and their positions, block outputs, fully connected activations."""
         if n not in self._buffers:
             if len(self._buffers) >= 4:  # e.g. train, last partial batch, eval
                 self._buffers.pop(next(iter(self._buffers)))

@@ -160,17 +160,6 @@ def test_an_mlp_teacher_and_a_cnn_student_share_exactly_their_heads():
         gl.shared_layers("all", "cnn", "mlp")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--student-arch", "cnn"], "an MLP teacher and a CNN student can share only their heads, not conv1: give "
-                                "--share heads"),
-    (["--arch", "cnn", "--student-arch", "mlp", "--share", "fc1+class"], "a CNN teacher and an MLP student"),
-    (["--arch", "cnn", "--share", "fc2"], "'fc2' is not a layer of a CNN (choose from conv1, conv2, fc1"),
-    (["--arch", "cnn", "--init", "uniform"], "--init uniform is for MLPs only"),
-])
-def test_bad_architecture_combinations_are_one_line(flags, message, tmp_path):
-    assert message in bad_input_message("ghost_logit_distill.py", flags, tmp_path)
-
-
 def test_cnn_end_to_end_writes_a_results_file_that_draws(monkeypatch, tmp_path):
     """--preset seed-report (the seed report's network) and an MLP teacher with a CNN student, on tiny settings."""
     monkeypatch.setattr(gl, "load_mnist", fake_mnist)
@@ -225,6 +214,12 @@ def test_cka_is_one_for_rotations_and_low_for_unrelated():
     (["--sweep", "loss=kl,hinge"], "--sweep loss=hinge: --loss must be kl or mse"),
     (["--sweep", "n_ghost=3,0"], "--sweep n_ghost=0: --n-ghost must be positive"),
     (["--sweep", "hidden=12,big"], "--sweep hidden: invalid literal"),
+    # architectures that cannot go together
+    (["--student-arch", "cnn"], "an MLP teacher and a CNN student can share only their heads, not conv1: give "
+                                "--share heads"),
+    (["--arch", "cnn", "--student-arch", "mlp", "--share", "fc1+class"], "a CNN teacher and an MLP student"),
+    (["--arch", "cnn", "--share", "fc2"], "'fc2' is not a layer of a CNN (choose from conv1, conv2, fc1"),
+    (["--arch", "cnn", "--init", "uniform"], "--init uniform is for MLPs only"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
     assert message in bad_input_message("ghost_logit_distill.py", flags, tmp_path)
