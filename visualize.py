@@ -288,7 +288,9 @@ def ghost_sweep_table():
 # Ghost logits in a CNN: the validation runs that choose its recipe, (file, what it varies).
 GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's recipe, 5 student epochs"),
              ("validation/validation_seed-report_sweep_lr_student.json", "student learning rate"),
-             ("validation/validation_seed-report_all-logits_seeds.json", "students match all 13 logits")]
+             ("validation/validation_seed-report_all-logits_seeds.json", "students match all 13 logits"),
+             ("validation/validation_seed-report_lr-student1e-4_10-epochs_seeds.json",
+              "student lr 1e-4, 10 student epochs")]
 
 
 def ghost_cnn_table():
