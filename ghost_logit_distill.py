@@ -72,9 +72,9 @@ PARSER.add_argument("--arch", choices=list(LAYERS), default="mlp",
                     help="the teacher's network, and the students' unless --student-arch: mlp, two hidden layers of "
                          "--hidden units; cnn, two 3x3 convolutions (32 and 64 filters, each with a 2x2 max-pool) "
                          "and one hidden layer of --hidden units")
-PARSER.add_argument("--student-arch", choices=list(LAYERS),
-                    help="the students' network where it is not the teacher's (an MLP and a CNN can share only "
-                         "their heads: --share heads, or none) (default: --arch)")
+PARSER.add_argument("--student-arch", choices=["same", *LAYERS], default="same",
+                    help="the students' network: the teacher's (same), or mlp or cnn (an MLP and a CNN can share "
+                         "only their heads: --share heads, or none)")
 PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192,
                     help="width of an MLP's two hidden layers and of a CNN's fully connected one")
 PARSER.add_argument("--init", choices=MLP.INITS, default="he",
@@ -137,7 +137,7 @@ def shared_layers(spec, arch="mlp", teacher_arch=None):
 
 
 def student_arch(args):
-    return args.student_arch or args.arch
+    return args.arch if args.student_arch == "same" else args.student_arch
 
 
 def check(args):
@@ -413,7 +413,7 @@ def out_name(args):
         name = f"{args.augment}_{name}"
     preset = {key: PARSER.get_default(key) for key in ("init", "input_scale", "arch")}
     preset.update(PRESETS.get(args.preset, {}))
-    if args.student_arch:
+    if args.student_arch != "same":
         name = f"{args.student_arch}-student_{name}"
     if args.arch != preset["arch"]:
         name = f"{args.arch}_{name}"
