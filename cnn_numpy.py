@@ -150,7 +150,7 @@ class CNN(MLP):
         (evaluation never makes them: at predict_logits' batch size they would double its memory)."""
         buf = self._buffers_for(n)
         if "fc_deltas" not in buf:
-            k, pad, dt = self.KERNEL, self.KERNEL // 2, self.dtype
+            pad, dt = self.KERNEL // 2, self.dtype
             for (c_in, c_out, h, w, p), cb in zip(self.convs, buf["convs"]):
                 cb.update({
                     "mask": np.empty((n, h // p, w // p, c_out), bool),
@@ -234,7 +234,7 @@ class CNN(MLP):
             return delta.copy()
         pad = self.KERNEL // 2
         for i in range(n_convs - 1, -1, -1):
-            (c_in, c_out, height, width, p), cb = self.convs[i], buf["convs"][i]
+            (_, c_out, height, width, p), cb = self.convs[i], buf["convs"][i]
             delta = delta.reshape(cb["out"].shape)
             input_gradient = i > 0 or input_grad
 

@@ -9,7 +9,6 @@ GIF; each GIF is kept under 1 MB.
 """
 
 import io
-import os
 
 import numpy as np
 

@@ -422,7 +422,7 @@ def run(args, seed, data, log=print):
     split = parse_split(args.split)
     groups, teacher_labels = teacher_view(args, data.y_train)
     sizes = [PIXELS, args.hidden, GROUPS.size]
-    timings, teachers, teacher_histories = {}, [], []
+    timings = {}
 
     start = time.perf_counter()
     trainers, teachers = [], []
