@@ -255,12 +255,18 @@ def torch_epoch_runner(spec, x, targets):
     return run
 
 
-def torch_mlp(spec):
+def torch_linear_layers(sizes):
+    """Linear layers of these widths, a ReLU after each but the last, as PyTorch modules."""
     import torch
     layers = []
-    for i, (a, b) in enumerate(zip(spec["sizes"][:-1], spec["sizes"][1:])):
-        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(spec["sizes"]) - 2 else [])
-    return torch.nn.Sequential(*layers)
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
+    return layers
+
+
+def torch_mlp(spec):
+    import torch
+    return torch.nn.Sequential(*torch_linear_layers(spec["sizes"]))
 
 
 def torch_cnn(spec):
@@ -272,10 +278,7 @@ def torch_cnn(spec):
         layers += [torch.nn.Conv2d(c_in, c_out, 3, padding=1), torch.nn.ReLU()]
         layers += [torch.nn.MaxPool2d(pool)] if pool > 1 else []
     layers.append(torch.nn.Flatten())
-    sizes = [flat, *hidden, spec["sizes"][-1]]
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers += [torch.nn.Linear(a, b)] + ([torch.nn.ReLU()] if i < len(sizes) - 2 else [])
-    return torch.nn.Sequential(*layers)
+    return torch.nn.Sequential(*layers, *torch_linear_layers([flat, *hidden, spec["sizes"][-1]]))
 
 
 def time_epochs(runners, orders):

@@ -80,7 +80,8 @@ def parse_layers(layers, image_shape):
 
 class CNN(MLP):
     """Convolutional network with a hand-written backward pass and the MLP's interface (it inherits
-    ``predict_logits``, ``accuracy`` and the flat parameter views; everything else is its own).
+    ``predict_logits``, ``accuracy``, the flat parameter vectors and their views, ``init_params``' copy and the
+    denormal flush; the layers, their buffers and the two passes are its own).
 
     ``CNN(n_outputs=13)`` is the seed report's network on 28x28 grey images.  ``seed`` is one integer
     (parametrised layer i draws from ``default_rng([seed, i])``) or one seed per parametrised layer
@@ -106,11 +107,7 @@ class CNN(MLP):
         self.dtype = np.dtype(dtype)
         k2 = self.KERNEL * self.KERNEL
         shapes = [(k2 * c_in, c_out) for c_in, c_out, *_ in self.convs] + list(zip(self.sizes[:-1], self.sizes[1:]))
-        n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in shapes)
-        self.params = np.zeros(n_params, self.dtype)
-        self.grads = np.zeros(n_params, self.dtype)
-        self.W, self.b = self._layer_views(self.params, shapes)
-        self.dW, self.db = self._layer_views(self.grads, shapes)
+        self._allocate(shapes)
         if init_params is None:
             seeds = [[seed, i] for i in range(len(shapes))] if np.ndim(seed) == 0 else list(seed)
             if len(seeds) != len(shapes):
@@ -118,10 +115,7 @@ class CNN(MLP):
             for W, layer_seed in zip(self.W, seeds):  # He init: fan-in is k*k*C_in for a convolution
                 W[...] = np.random.default_rng(layer_seed).standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
         else:
-            init_params = np.asarray(init_params)
-            if init_params.shape != (n_params,):
-                raise ValueError(f"init_params has shape {init_params.shape}, this CNN needs ({n_params},)")
-            self.params[...] = init_params
+            self._copy_params(init_params)
         self.threads = int(threads or blas_threads())
         self._buffers = {}
 
@@ -195,10 +189,10 @@ class CNN(MLP):
         h = h.reshape(n, -1)
         n_convs = len(self.convs)
         for layer, out in enumerate(buf["fc"]):
-            def dense(h, out, W=self.W[n_convs + layer], b=self.b[n_convs + layer], relu=layer < len(buf["fc"]) - 1):
-                np.matmul(h, W, out=out)
-                out += b
-                if relu:
+            def dense(h, out):
+                np.matmul(h, self.W[n_convs + layer], out=out)
+                out += self.b[n_convs + layer]
+                if layer < len(buf["fc"]) - 1:
                     np.maximum(out, 0, out=out)
 
             in_parts(self.threads, dense, h, out)

@@ -44,20 +44,15 @@ class MLP:
     """
 
     FLUSH_BELOW = 1e-30
-
     INITS = ("he", "uniform")
+    PREDICT_BATCH = 1000  # predict_logits' batches
 
     def __init__(self, sizes, seed=0, init_params=None, dtype=np.float32, init="he"):
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
         self.sizes = [int(s) for s in sizes]
         self.dtype = np.dtype(dtype)
-        shapes = list(zip(self.sizes[:-1], self.sizes[1:]))
-        n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in shapes)
-        self.params = np.zeros(n_params, self.dtype)
-        self.grads = np.zeros(n_params, self.dtype)
-        self.W, self.b = self._layer_views(self.params, shapes)
-        self.dW, self.db = self._layer_views(self.grads, shapes)
+        self._allocate(list(zip(self.sizes[:-1], self.sizes[1:])))
         if init not in self.INITS:
             raise ValueError(f"init {init!r}: choose from {', '.join(self.INITS)}")
         if init_params is None:
@@ -70,12 +65,25 @@ class MLP:
                     W[...] = rng.uniform(-bound, bound, W.shape)
                     b[...] = rng.uniform(-bound, bound, b.shape)
         else:
-            init_params = np.asarray(init_params)
-            if init_params.shape != (n_params,):
-                raise ValueError(f"init_params has shape {init_params.shape}, "
-                                 f"this MLP needs ({n_params},)")
-            self.params[...] = init_params
+            self._copy_params(init_params)
         self._buffers = {}  # batch size -> activation / mask buffers
+
+    def _allocate(self, shapes):
+        """One flat parameter vector and one gradient vector for layers of (fan_in, fan_out) weights plus
+        biases, with each layer's W and b (dW and db) as views into them."""
+        n_params = sum(fan_in * fan_out + fan_out for fan_in, fan_out in shapes)
+        self.params = np.zeros(n_params, self.dtype)
+        self.grads = np.zeros(n_params, self.dtype)
+        self.W, self.b = self._layer_views(self.params, shapes)
+        self.dW, self.db = self._layer_views(self.grads, shapes)
+
+    def _copy_params(self, init_params):
+        """Start from another network's flat parameter vector (copied, never shared)."""
+        init_params = np.asarray(init_params)
+        if init_params.shape != self.params.shape:
+            raise ValueError(f"init_params has shape {init_params.shape}, "
+                             f"this {type(self).__name__} needs ({self.params.size},)")
+        self.params[...] = init_params
 
     @staticmethod
     def _layer_views(flat, shapes):
@@ -157,8 +165,6 @@ class MLP:
         below ~100x slower (measured); values under 1e-30 cannot move a weight."""
         delta = np.asarray(dlogits, self.dtype)
         return np.where(np.abs(delta) < self.FLUSH_BELOW, 0, delta).astype(self.dtype, copy=False)
-
-    PREDICT_BATCH = 1000
 
     def predict_logits(self, x, batch_size=None):
         """Logits for any number of examples, as a fresh array (no gradients kept), in batches of

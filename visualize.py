@@ -272,16 +272,22 @@ def ghost_headline():
             f"{pct(reference['same_init']['mean'])} % here.")
 
 
-def ghost_sweep_table():
-    rows = ["| setting | value | seeds | same-init student | cross-init student | worst seed: same-init / cross-init "
-            "| teacher | seconds per seed |", "|---|---|---|---|---|---|---|---|"]
-    for name, label in existing(GHOST, GHOST_SWEEPS):
+def ghost_sweep_table(files):
+    """A row per validation run (``files``: (file, what it varies)) and sweep value: both students, the cross-init
+    student's own untrained start (the control; '-' in files older than that record), the worst seeds, the teacher
+    and the seconds a seed."""
+    rows = table_head(["setting", "value", "seeds", "same-init student", "cross-init student",
+                       "cross-init untrained start", "worst seed: same-init / cross-init", "teacher",
+                       "seconds per seed"])
+    for name, label in existing(GHOST, files):
         for group in load(GHOST, name, "ghost_logit")["groups"]:
             s = group["summary"]
             seconds = np.mean([r["timings"]["total_s"] for r in group["runs"]])
-            rows.append(f"| {label} | {group['sweep_value']} | {s['same_init']['n']} | {mean_std(s['same_init'])} | "
-                        f"{mean_std(s['cross_init'])} | {pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])} | "
-                        f"{mean_std(s['teacher'])} | {seconds:.1f} |")
+            value = "-" if group["sweep_value"] is None else str(group["sweep_value"])
+            rows.append(markdown_row([label, value, str(s["same_init"]["n"]), mean_std(s["same_init"]),
+                                      mean_std(s["cross_init"]), mean_std(s.get("cross_init_untrained")),
+                                      f"{pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])}",
+                                      mean_std(s["teacher"]), f"{seconds:.1f}"]))
     return "\n".join(rows)
 
 
@@ -291,21 +297,6 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
              ("validation/validation_seed-report_all-logits_seeds.json", "students match all 13 logits"),
              ("validation/validation_seed-report_lr-student1e-4_10-epochs_seeds.json",
               "student lr 1e-4, 10 student epochs")]
-
-
-def ghost_cnn_table():
-    """A row per CNN validation run (GHOST_CNN) and sweep value: the teacher, both students, the cross-init
-    student's own untrained start (the control), and the seconds a seed."""
-    rows = table_head(["run", "value", "seeds", "teacher", "same-init student", "worst seed", "cross-init student",
-                       "its untrained start", "seconds per seed"])
-    for name, label in existing(GHOST, GHOST_CNN):
-        for group in load(GHOST, name, "ghost_logit")["groups"]:
-            s, runs = group["summary"], group["runs"]
-            rows.append(markdown_row([label, str(group["sweep_value"] or "-"), str(s["same_init"]["n"]),
-                                      mean_std(s["teacher"]), mean_std(s["same_init"]), pct(s["same_init"]["min"]),
-                                      mean_std(s["cross_init"]), mean_std(s["cross_init_untrained"]),
-                                      f"{np.mean([r['timings']['total_s'] for r in runs]):.0f}"]))
-    return "\n".join(rows)
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
@@ -1124,13 +1115,13 @@ def readme_blocks():
         blocks["ghost-headline"] = ghost_headline()
         blocks["ghost-main"] = ghost_main_table()
         blocks["ghost-full"] = ghost_main_table(full=True)
-        blocks["ghost-sweeps"] = ghost_sweep_table()
+        blocks["ghost-sweeps"] = ghost_sweep_table(GHOST_SWEEPS)
         found = share_map(GHOST)
         if found:
             blocks["ghost-share"] = share_map_table(found)
             blocks["ghost-share-full"] = share_map_table(found, full=True)
         blocks["ghost-ltn"] = ltn_table(GHOST, LTN_RUNS)
-        blocks["ghost-cnn"] = ghost_cnn_table()
+        blocks["ghost-cnn"] = ghost_sweep_table(GHOST_CNN)
         blocks["ghost-ltn-report"] = ltn_table(GHOST, LTN_REPORT)
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
         blocks["subclass-headline"] = subclass_headline()
