@@ -195,6 +195,35 @@ def test_noise_is_seeded_in_range_and_the_stream_the_committed_runs_drew():
     assert abs(g.std() - 1) < 0.01
 
 
+def perlin_pixel(angles, row, col, cells, side=28):
+    """Perlin noise at one pixel, the textbook way: the four corners of its cell, each gradient dotted
+    with the pixel's offset from that corner, blended along x and then y by the quintic fade."""
+    fade = lambda t: 6 * t ** 5 - 15 * t ** 4 + 10 * t ** 3  # noqa: E731
+    y, x = row * cells / side, col * cells / side
+    y0, x0 = int(y), int(x)
+    dot = {(dy, dx): np.cos(angles[y0 + dy, x0 + dx]) * (x - x0 - dx) + np.sin(angles[y0 + dy, x0 + dx]) * (y - y0 - dy)
+           for dy in (0, 1) for dx in (0, 1)}
+    top, bottom = (dot[dy, 0] + fade(x - x0) * (dot[dy, 1] - dot[dy, 0]) for dy in (0, 1))
+    return top + fade(y - y0) * (bottom - top)
+
+
+def test_perlin_noise_is_the_textbook_formula_scaled_to_a_peak_of_one_and_smooth():
+    cells = gl.PERLIN_CELLS
+    p = gl.make_noise(np.random.default_rng(5), "perlin", np.empty((50, 784), np.float32))
+    angles = np.random.default_rng(5).random((50, cells + 1, cells + 1), dtype=np.float32) * np.float32(2 * np.pi)
+    for image in (0, 49):
+        raw = np.array([[perlin_pixel(angles[image].astype(np.float64), r, c, cells) for c in range(28)]
+                        for r in range(28)])
+        np.testing.assert_allclose(p[image].reshape(28, 28), raw / np.abs(raw).max(), atol=2e-5)
+    assert np.allclose(np.abs(p).max(axis=1), 1)
+    assert np.all(p.reshape(-1, 28, 28)[:, ::7, ::7] == 0)  # 8 cells over 28 pixels: a corner every 7 pixels
+    neighbours = np.abs(np.diff(p.reshape(-1, 28, 28), axis=2)).mean()
+    uniform = gl.make_noise(np.random.default_rng(5), "uniform", np.empty((50, 784), np.float32))
+    assert neighbours < 0.5 * np.abs(np.diff(uniform.reshape(-1, 28, 28), axis=2)).mean()
+    in_pieces = gl.perlin_noise(np.random.default_rng(5), np.empty((50, 784), np.float32), chunk=7)
+    assert np.array_equal(in_pieces, p)  # the same stream of gradients however the batch is cut
+
+
 def test_cka_is_one_for_rotations_and_low_for_unrelated():
     a = RNG.standard_normal((300, 20))
     q, _ = np.linalg.qr(RNG.standard_normal((20, 20)))
