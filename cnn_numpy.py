@@ -86,8 +86,9 @@ class CNN(MLP):
     ``CNN(n_outputs=13)`` is the seed report's network on 28x28 grey images.  ``seed`` is one integer
     (parametrised layer i draws from ``default_rng([seed, i])``) or one seed per parametrised layer
     (convolutions, then fully connected layers, then the output layer), so a layer's initial values
-    depend only on its own seed and shape.  He (Kaiming-normal) weights, zero biases; ``init_params``
-    starts from a flat vector instead, as in the MLP.
+    depend only on its own seed and shape.  He (Kaiming-normal) weights and zero biases, or with
+    ``init="uniform"`` PyTorch's default for its convolutions and linear layers, weights and biases uniform
+    in +-1/sqrt(fan_in), as in the MLP; ``init_params`` starts from a flat vector instead.
 
     ``forward`` keeps what ``backward`` needs in buffers owned by the model, overwritten by the next
     forward of the same batch size (``self.activations``: each block's and hidden layer's output, then
@@ -100,7 +101,7 @@ class CNN(MLP):
     PREDICT_BATCH = 256
 
     def __init__(self, layers=SEED_REPORT_LAYERS, n_outputs=13, image_shape=(28, 28, 1), seed=0,
-                 init_params=None, dtype=np.float32, threads=None):
+                 init_params=None, dtype=np.float32, threads=None, init="he"):
         self.layers, self.image_shape = tuple(layers), tuple(int(s) for s in image_shape)
         self.convs, hidden, flat = parse_layers(self.layers, self.image_shape)
         self.sizes = [flat, *hidden, int(n_outputs)]
@@ -112,8 +113,8 @@ class CNN(MLP):
             seeds = [[seed, i] for i in range(len(shapes))] if np.ndim(seed) == 0 else list(seed)
             if len(seeds) != len(shapes):
                 raise ValueError(f"this CNN has {len(shapes)} parametrised layers, got {len(seeds)} seeds")
-            for W, layer_seed in zip(self.W, seeds):  # He init: fan-in is k*k*C_in for a convolution
-                W[...] = np.random.default_rng(layer_seed).standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
+            for W, b, layer_seed in zip(self.W, self.b, seeds):  # a convolution's fan-in is k*k*C_in
+                self._draw_layer(W, b, np.random.default_rng(layer_seed), init)
         else:
             self._copy_params(init_params)
         self.threads = int(threads or blas_threads())

@@ -80,7 +80,8 @@ PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192,
                     help="width of an MLP's two hidden layers and of a CNN's fully connected one")
 PARSER.add_argument("--init", choices=MLP.INITS, default="he",
                     help="initial weights of every network: he (normal, std sqrt(2/fan-in), zero biases) or "
-                         "uniform (PyTorch's nn.Linear default: weights and biases uniform in +-1/sqrt(fan-in))")
+                         "uniform (PyTorch's default for its linear and convolution layers: weights and biases uniform "
+                         "in +-1/sqrt(fan-in))")
 PARSER.add_argument("--n-epochs-teacher", type=int, default=5, above=0, at_most=10000,
                     help="teacher epochs on the training set")
 PARSER.add_argument("--n-epochs-student", type=int, default=10, above=0, at_most=10000,
@@ -145,8 +146,6 @@ def student_arch(args):
 def check(args):
     """What the flags' bounds cannot say about a configuration."""
     problems = ["--normalize-logits applies to --loss mse only"] if args.normalize_logits and args.loss != "mse" else []
-    if args.init != "he" and "cnn" in (args.arch, student_arch(args)):
-        problems.append(f"--init {args.init} is for MLPs only: a CNN starts from He weights (--init he)")
     try:
         shared_layers(args.share, student_arch(args), args.arch)
     except ValueError as err:
@@ -290,9 +289,9 @@ def linear_cka(a, b):
 
 def network(arch, hidden, n_outputs, seed=None, init="he", init_params=None):
     """An MLP or a CNN (CNN_CONVS and one hidden layer) of ``hidden`` units and ``n_outputs`` logits: He or
-    uniform (MLP only) weights from ``seed``, or a copy of ``init_params``."""
+    uniform weights from ``seed``, or a copy of ``init_params``."""
     if arch == "cnn":
-        return CNN(CNN_CONVS + (f"fc{hidden}",), n_outputs, seed=seed, init_params=init_params)
+        return CNN(CNN_CONVS + (f"fc{hidden}",), n_outputs, seed=seed, init_params=init_params, init=init)
     return MLP([PIXELS, hidden, hidden, n_outputs], seed=seed, init_params=init_params, init=init)
 
 

@@ -53,20 +53,26 @@ class MLP:
         self.sizes = [int(s) for s in sizes]
         self.dtype = np.dtype(dtype)
         self._allocate(list(zip(self.sizes[:-1], self.sizes[1:])))
-        if init not in self.INITS:
-            raise ValueError(f"init {init!r}: choose from {', '.join(self.INITS)}")
         if init_params is None:
             rng = np.random.default_rng(seed)
             for W, b in zip(self.W, self.b):
-                if init == "he":  # keeps activation variance ~constant through ReLUs
-                    W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
-                else:
-                    bound = 1 / np.sqrt(W.shape[0])
-                    W[...] = rng.uniform(-bound, bound, W.shape)
-                    b[...] = rng.uniform(-bound, bound, b.shape)
+                self._draw_layer(W, b, rng, init)
         else:
             self._copy_params(init_params)
         self._buffers = {}  # batch size -> activation / mask buffers
+
+    @classmethod
+    def _draw_layer(cls, W, b, rng, init):
+        """One layer's initial values from ``rng``: He weights (they keep the activations' variance about
+        constant through ReLUs) and zero biases, or both uniform in +-1/sqrt(fan_in)."""
+        if init not in cls.INITS:
+            raise ValueError(f"init {init!r}: choose from {', '.join(cls.INITS)}")
+        if init == "he":
+            W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
+        else:
+            bound = 1 / np.sqrt(W.shape[0])
+            W[...] = rng.uniform(-bound, bound, W.shape)
+            b[...] = rng.uniform(-bound, bound, b.shape)
 
     def _allocate(self, shapes):
         """One flat parameter vector and one gradient vector for layers of (fan_in, fan_out) weights plus

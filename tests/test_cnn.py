@@ -159,6 +159,20 @@ def test_each_layer_is_drawn_from_its_own_seed():
     assert np.all(a.params[a.W[0].size:a.W[0].size + 32] == 0)  # zero biases
 
 
+def test_he_and_uniform_initialisations():
+    """He: normal weights of std sqrt(2 / fan_in), zero biases; uniform (PyTorch's default): weights and biases
+    in +-1/sqrt(fan_in), spread over the whole range; the same layer seed gives the same draw either way."""
+    he, uniform = cn.CNN(seed=7), cn.CNN(seed=7, init="uniform")
+    for W, b, W_u, b_u in zip(he.W, he.b, uniform.W, uniform.b):
+        bound = 1 / np.sqrt(W.shape[0])
+        assert np.std(W) == pytest.approx(np.sqrt(2) * bound, rel=0.1) and np.all(b == 0)
+        assert np.abs(W_u).max() <= bound and np.abs(W_u).max() > 0.9 * bound
+        assert np.abs(b_u).max() <= bound and np.abs(b_u).max() > 0.5 * bound
+    assert np.array_equal(uniform.params, cn.CNN(seed=7, init="uniform").params)
+    with pytest.raises(ValueError, match="init 'xavier': choose from he, uniform"):
+        cn.CNN(init="xavier")
+
+
 def test_threads_split_the_batch_without_changing_the_results():
     """Two threads give the one-thread logits and gradients up to the order of the weight gradient's sum,
     and the same bits run after run."""

@@ -158,6 +158,11 @@ def test_an_mlp_teacher_and_a_cnn_student_share_exactly_their_heads():
         assert np.array_equal(student[layer], (teacher if layer in gl.HEADS else other)[layer]), layer
     with pytest.raises(ValueError, match="an MLP teacher and a CNN student can share only their heads, not conv1"):
         gl.shared_layers("all", "cnn", "mlp")
+    # --init uniform gives both networks PyTorch's default, so the shared heads are the MLP's uniform ones.
+    nets = networks(11, 12, gl.shared_layers("heads", "cnn", "mlp"), arch="mlp", student="cnn", init="uniform")
+    conv1, class_head = layers_of(nets["same_init"])["conv1"], layers_of(nets["same_init"])["class"]
+    assert np.abs(conv1).max() <= 1 / 3 and np.all(class_head != 0)
+    assert np.array_equal(class_head, layers_of(nets["teacher"])["class"])
 
 
 def test_cnn_end_to_end_writes_a_results_file_that_draws(monkeypatch, tmp_path):
@@ -248,7 +253,6 @@ def test_cka_is_one_for_rotations_and_low_for_unrelated():
                                 "--share heads"),
     (["--arch", "cnn", "--student-arch", "mlp", "--share", "fc1+class"], "a CNN teacher and an MLP student"),
     (["--arch", "cnn", "--share", "fc2"], "'fc2' is not a layer of a CNN (choose from conv1, conv2, fc1"),
-    (["--arch", "cnn", "--init", "uniform"], "--init uniform is for MLPs only"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
     assert message in bad_input_message("ghost_logit_distill.py", flags, tmp_path)
