@@ -296,7 +296,9 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
              ("validation/validation_seed-report_sweep_lr_student.json", "student learning rate"),
              ("validation/validation_seed-report_all-logits_seeds.json", "students match all 13 logits"),
              ("validation/validation_seed-report_lr-student1e-4_10-epochs_seeds.json",
-              "student lr 1e-4, 10 student epochs")]
+              "student lr 1e-4, 10 student epochs"),
+             ("validation/validation_seed-report_perlin_seeds.json", "Perlin noise instead of uniform"),
+             ("validation/validation_seed-report_m50_seeds.json", "m = 50 ghost logits instead of 3")]
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
