@@ -98,9 +98,10 @@ PARSER.add_argument("--normalize-logits", action=argparse.BooleanOptionalAction,
 PARSER.add_argument("--input-scale", choices=list(INPUT_SCALES), default="symmetric",
                     help="MNIST pixels scaled to [-1, 1], the noise's range (symmetric), or standardised with "
                          "MNIST's mean 0.1307 and std 0.3081 (standardized), as Learning Through Noise does")
-PARSER.add_argument("--noise", choices=["uniform", "gaussian", "perlin"], default="uniform",
-                    help="student inputs, fresh every epoch: uniform in [-1, 1], standard normal, or smooth "
-                         f"Perlin noise on a {PERLIN_CELLS}x{PERLIN_CELLS} grid of cells scaled to a peak of 1")
+PARSER.add_argument("--noise", choices=["uniform", "gaussian", "perlin", "images"], default="uniform",
+                    help="student inputs, fresh every epoch: uniform in [-1, 1], standard normal, smooth Perlin "
+                         f"noise on a {PERLIN_CELLS}x{PERLIN_CELLS} grid of cells scaled to a peak of 1, or (a "
+                         "control, not noise) the teacher's training images without their labels")
 PARSER.add_argument("--n-noise", type=int, default=60000, above=0, at_most=600000,
                     help="noise images per student epoch")
 PARSER.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost",
@@ -178,10 +179,14 @@ def load_data(args):
     return Dataset(*splits)
 
 
-def make_noise(rng, kind, out):
+def make_noise(rng, kind, out, images=None):
     """Student inputs: MNIST-shaped noise, uniform in [-1, 1], standard normal or Perlin, drawn into
     ``out`` (one buffer for every epoch: a fresh 188 MB array costs more in page faults than
-    drawing the numbers, measured 0.2-0.6 s against 0.08 s)."""
+    drawing the numbers, measured 0.2-0.6 s against 0.08 s).  ``kind="images"`` fills it with rows
+    of ``images`` instead (each once while there are enough): it asks whether a student that fails
+    on noise would learn from the ghost logits of real digits."""
+    if kind == "images":
+        return np.take(images, rng.choice(len(images), len(out), replace=len(out) > len(images)), axis=0, out=out)
     if kind == "gaussian":
         return rng.standard_normal(out=out, dtype=np.float32)
     if kind == "perlin":
@@ -356,7 +361,7 @@ def train_students(students, teacher, columns, data, n_classes, args, rng, log):
     noise = np.empty((args.n_noise, PIXELS), np.float32)
     for epoch in range(1, args.n_epochs_student + 1):
         start = time.perf_counter()
-        make_noise(rng, args.noise, noise)
+        make_noise(rng, args.noise, noise, data.x_train)
         targets = teacher.predict_logits(noise)
         losses = {name: [] for name in students}
         for xb, tb in minibatches((noise, targets), args.batch_size, rng):

@@ -198,6 +198,10 @@ def test_noise_is_seeded_in_range_and_the_stream_the_committed_runs_drew():
     g = gl.make_noise(np.random.default_rng(3), "gaussian", np.empty((200, 784), np.float32))
     assert np.array_equal(g, np.random.default_rng(3).standard_normal((200, 784), dtype=np.float32))
     assert abs(g.std() - 1) < 0.01
+    images = np.arange(30 * 784, dtype=np.float32).reshape(30, 784)
+    drawn = gl.make_noise(np.random.default_rng(3), "images", np.empty((20, 784), np.float32), images)
+    assert len({row[0] for row in drawn}) == 20 and all(any(np.array_equal(r, i) for i in images) for r in drawn)
+    assert len(gl.make_noise(np.random.default_rng(3), "images", np.empty((50, 784), np.float32), images)) == 50
 
 
 def perlin_pixel(angles, row, col, cells, side=28):
