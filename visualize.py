@@ -300,7 +300,9 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
              ("validation/validation_seed-report_perlin_seeds.json", "Perlin noise instead of uniform"),
              ("validation/validation_seed-report_m50_seeds.json", "m = 50 ghost logits instead of 3"),
              ("validation/validation_seed-report_teacher_sweep_lr.json",
-              "teacher lr, 10 epochs (students: 1 epoch of 1,000 images)")]
+              "teacher lr, 10 epochs (students: 1 epoch of 1,000 images)"),
+             ("validation/validation_seed-report_teacher-lr1e-3_10-epochs_sweep_lr_student.json",
+              "the chosen teacher (lr 1e-3, 10 epochs); 10 student epochs at student lr")]
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
