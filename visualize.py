@@ -301,6 +301,8 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
              ("validation/validation_seed-report_m50_seeds.json", "m = 50 ghost logits instead of 3"),
              ("validation/validation_seed-report_images_seeds.json",
               "a control: the teacher's training images, unlabelled, instead of noise"),
+             ("validation/validation_ltn_cnn-student_perlin_share-heads_seeds.json",
+              "an MLP teacher (--preset ltn, m = 10) and a CNN student sharing its heads, Perlin noise"),
              ("validation/validation_seed-report_teacher_sweep_lr.json",
               "teacher lr, 10 epochs (students: 1 epoch of 1,000 images)"),
              ("validation/validation_seed-report_teacher-lr1e-3_10-epochs_sweep_lr_student.json",
