@@ -443,9 +443,9 @@ def headline(s):
 
 
 def out_name(args):
-    """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][ARCH_][STUDENT-ARCH-student_][affine_]
-    [all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json, with the input scale, the initialisation and the
-    teacher's network named where they are not the preset's."""
+    """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][ARCH_][STUDENT-ARCH-student_][NOISE_]
+    [affine_][all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json, with the input scale, the initialisation
+    and the teacher's network named where they are not the preset's, the noise where it is not uniform."""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     if args.share != "all" and not (args.sweep and args.sweep[0] == "share"):
         name = f"share-{args.share}_{name}"
@@ -453,6 +453,8 @@ def out_name(args):
         name = f"all-logits_{name}"
     if args.augment != "none":
         name = f"{args.augment}_{name}"
+    if args.noise != "uniform" and not (args.sweep and args.sweep[0] == "noise"):
+        name = f"{args.noise}_{name}"
     preset = {key: PARSER.get_default(key) for key in ("init", "input_scale", "arch")}
     preset.update(PRESETS.get(args.preset, {}))
     if args.student_arch != "same":

@@ -183,6 +183,9 @@ def test_cnn_end_to_end_writes_a_results_file_that_draws(monkeypatch, tmp_path):
         "cnn-student_share-heads_seeds.json"
     assert gl.out_name(gl.parse_args(["--arch", "cnn", "--seeds", "0"])) == "cnn_seeds.json"
     assert gl.out_name(gl.parse_args(["--preset", "seed-report", "--seeds", "0"])) == "seed-report_seeds.json"
+    assert gl.out_name(gl.parse_args(["--preset", "seed-report", "--noise", "perlin", "--seeds", "0"])) == \
+        "seed-report_perlin_seeds.json"
+    assert gl.out_name(gl.parse_args(["--sweep", "noise=uniform,perlin"])) == "sweep_noise.json"
     visualize.main(["ghost_logit", "--results", str(folder)])
     assert (folder / "accuracy_per_epoch.png").stat().st_size > 1000
 
