@@ -299,6 +299,7 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
               "student lr 1e-4, 10 student epochs"),
              ("validation/validation_seed-report_perlin_seeds.json", "Perlin noise instead of uniform"),
              ("validation/validation_seed-report_m50_seeds.json", "m = 50 ghost logits instead of 3"),
+             ("validation/validation_seed-report_m250_seeds.json", "m = 250 ghost logits instead of 3"),
              ("validation/validation_seed-report_images_seeds.json",
               "a control: the teacher's training images, unlabelled, instead of noise"),
              ("validation/validation_ltn_cnn-student_perlin_share-heads_seeds.json",
