@@ -310,6 +310,31 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
               "the chosen teacher (lr 1e-3, 10 epochs); 10 student epochs at student lr")]
 
 
+# Ghost logits in a CNN on the test seeds, beside the seed report's single runs (MSML640, raw logits): (file,
+# (what runs, the seed report's teacher / same-init / random-init accuracy in %, or None where it ran no such pair)).
+GHOST_CNN_REPORT = [("seed-report_seeds.json", ("MNIST 0–9", (99.29, 11.25, 2.69))),
+                    ("mnist_binary01_seed-report_seeds.json", ("MNIST 0 vs 1", (99.97, 99.93, 0.44))),
+                    ("fashion-mnist_digits_seed-report_seeds.json", ("Fashion-MNIST", (90.47, 10.00, 13.58))),
+                    ("ltn_cnn-student_perlin_share-heads_seeds.json",
+                     ("MNIST 0–9, MLP teacher, CNN student sharing its heads (--preset ltn, m = 10, Perlin noise)",
+                      None))]
+
+
+def ghost_cnn_report_table():
+    """A row per CNN test report: the seed report's numbers, then ours (mean ± std over seeds) with the
+    cross-init student's own untrained start and the seconds a seed."""
+    rows = table_head(["data", "seed report: teacher / same-init / random-init", "teacher", "same-init student",
+                       "cross-init student", "cross-init untrained start", "seconds per seed"])
+    for name, (label, theirs) in existing(GHOST, GHOST_CNN_REPORT):
+        group = load(GHOST, name, "ghost_logit")["groups"][0]
+        s = group["summary"]
+        seconds = np.mean([r["timings"]["total_s"] for r in group["runs"]])
+        rows.append(markdown_row([label, "-" if theirs is None else " / ".join(f"{x:.2f}" for x in theirs),
+                                  mean_std(s["teacher"]), mean_std(s["same_init"]), mean_std(s["cross_init"]),
+                                  mean_std(s["cross_init_untrained"]), f"{seconds:.0f}"]))
+    return "\n".join(rows)
+
+
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
 # file per number of ghost logits m; "none" is every file's cross-init student.
 SHARE_CONDITIONS = {"all": "all four layers (the default)", "fc2+class+ghost": "all but fc1",
@@ -1133,6 +1158,7 @@ def readme_blocks():
             blocks["ghost-share-full"] = share_map_table(found, full=True)
         blocks["ghost-ltn"] = ltn_table(GHOST, LTN_RUNS)
         blocks["ghost-cnn"] = ghost_sweep_table(GHOST_CNN)
+        blocks["ghost-cnn-report"] = ghost_cnn_report_table()
         blocks["ghost-ltn-report"] = ltn_table(GHOST, LTN_REPORT)
     if os.path.exists(os.path.join(VIZ, "subclass", "seeds.json")):
         blocks["subclass-headline"] = subclass_headline()

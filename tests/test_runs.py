@@ -43,9 +43,10 @@ def test_environment_record_is_this_interpreter_and_its_blas():
 
 
 @pytest.mark.parametrize("script", sorted(EXPERIMENTS))
-def test_help_shows_a_real_default_for_every_setting(script):
+def test_help_shows_a_real_default_for_every_setting(script, monkeypatch):
     """Every flag that defines a run shows its default; a preset's value sits beside it."""
     module = EXPERIMENTS[script]
+    monkeypatch.setenv("COLUMNS", "10000")  # no line wrap, which may break a preset's name at its hyphen
     text = module.PARSER.format_help()
     for action in module.PARSER._actions:
         if action.dest not in module.PARSER.not_config and action.option_strings and action.dest != "help" \
@@ -71,7 +72,7 @@ def test_sweep_values_are_read_by_the_flags_own_type_and_choices(capsys):
     assert sd.parse_args(["--sweep", "hidden=64,128"]).sweep == ("hidden", [64, 128])
     assert oc.parse_args(["--sweep", "omit=3,7 8,none"]).sweep == ("omit", [[3], [7, 8], ["none"]])
     for argv, message in ((["--loss", "mse", "--sweep", "normalize_logits=maybe"], "'maybe' is not true or false"),
-                          (["--sweep", "noise=pink"], "--noise must be uniform or gaussian, not 'pink'"),
+                          (["--sweep", "noise=pink"], "--noise must be one of uniform, gaussian, perlin, images, not 'pink'"),
                           (["--sweep", "out=a.json"], "--sweep needs KEY=V1,V2,..."),
                           (["--sweep", "help=1"], "--sweep needs KEY=V1,V2,...")):
         with pytest.raises(SystemExit):
