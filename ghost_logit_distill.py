@@ -64,7 +64,8 @@ HEADS = ("class", "ghost")
 LAYERS = {"mlp": ("fc1", "fc2") + HEADS, "cnn": ("conv1", "conv2", "fc1") + HEADS}
 A_NETWORK = {"mlp": "an MLP", "cnn": "a CNN"}
 SHARE_NAMES = ("all", "none", "heads", "hidden")  # every layer, none, class+ghost, every hidden layer
-# --input-scale: pixel p in [0, 1] becomes gain * p + offset; the noise stays in [-1, 1] either way.  standardized:
+# --input-scale: pixel p in [0, 1] becomes gain * p + offset; the noise is not rescaled (uniform and Perlin noise
+# lie in [-1, 1] either way).  standardized:
 # (p - 0.1307) / 0.3081, with MNIST's mean and std.
 INPUT_SCALES = {"symmetric": (2.0, -1.0), "standardized": (1 / 0.3081, -0.1307 / 0.3081)}
 PERLIN_CELLS = 8  # --noise perlin: gradient-grid cells across an image, Learning Through Noise's for CNN students
@@ -224,9 +225,12 @@ def perlin_noise(rng, out, cells=PERLIN_CELLS, chunk=2048):
             return (gradients[0][:, rows, cols] * (offset - dx)[None, None, :]
                     + gradients[1][:, rows, cols] * (offset - dy)[None, :, None])
 
-        top, bottom = (corner(dy, 0) + fade[None, None, :] * (corner(dy, 1) - corner(dy, 0)) for dy in (0, 1))
+        def blend(a, b, weight):
+            return a + weight * (b - a)
+
+        top, bottom = (blend(corner(dy, 0), corner(dy, 1), fade[None, None, :]) for dy in (0, 1))
         block = images[start:start + len(angles)]
-        np.add(top, fade[None, :, None] * (bottom - top), out=block)
+        block[...] = blend(top, bottom, fade[None, :, None])
         block /= np.abs(block).max(axis=(1, 2), keepdims=True)
     return out
 
