@@ -402,10 +402,11 @@ def run(args, seed, data, log=print):
     started = time.perf_counter()
     seeds = runs.derived_seeds(seed, "init", "other_init", "data")
     n_classes = len(TASKS[args.task])
+    student = student_arch(args)
     make_teacher, make_student = (functools.partial(network, arch, args.hidden, n_classes + args.n_ghost,
-                                                    init=args.init) for arch in (args.arch, student_arch(args)))
+                                                    init=args.init) for arch in (args.arch, student))
     nets = make_networks(make_teacher, make_student, seeds.init, seeds.other_init, n_classes,
-                         shared_layers(args.share, student_arch(args), args.arch))
+                         shared_layers(args.share, student, args.arch))
     teacher = nets["teacher"]
     timings = {}
 
@@ -446,29 +447,22 @@ def headline(s):
             f"teacher {100 * s['teacher']['mean']:.2f} %")
 
 
+# A results file's name says each of these settings, innermost first, where the run's value is not its preset's
+# (and the setting is not the swept one): (setting, its part of the name).
+NAME_PARTS = (("share", "share-{}"), ("distill_logits", "{}-logits"), ("augment", "{}"), ("noise", "{}"),
+              ("student_arch", "{}-student"), ("arch", "{}"), ("init", "{}-init"), ("input_scale", "{}"))
+
+
 def out_name(args):
     """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][ARCH_][STUDENT-ARCH-student_][NOISE_]
-    [affine_][all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json, with the input scale, the initialisation
-    and the teacher's network named where they are not the preset's, the noise where it is not uniform."""
+    [AUGMENT_][all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json: NAME_PARTS, then the preset, the data
+    and the split."""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
-    if args.share != "all" and not (args.sweep and args.sweep[0] == "share"):
-        name = f"share-{args.share}_{name}"
-    if args.distill_logits == "all":
-        name = f"all-logits_{name}"
-    if args.augment != "none":
-        name = f"{args.augment}_{name}"
-    if args.noise != "uniform" and not (args.sweep and args.sweep[0] == "noise"):
-        name = f"{args.noise}_{name}"
-    preset = {key: PARSER.get_default(key) for key in ("init", "input_scale", "arch")}
-    preset.update(PRESETS.get(args.preset, {}))
-    if args.student_arch != "same":
-        name = f"{args.student_arch}-student_{name}"
-    if args.arch != preset["arch"]:
-        name = f"{args.arch}_{name}"
-    if args.init != preset["init"]:
-        name = f"{args.init}-init_{name}"
-    if args.input_scale != preset["input_scale"]:
-        name = f"{args.input_scale}_{name}"
+    swept = args.sweep[0] if args.sweep else None
+    for key, part in NAME_PARTS:
+        value = getattr(args, key)
+        if key != swept and value != PRESETS.get(args.preset, {}).get(key, PARSER.get_default(key)):
+            name = f"{part.format(value)}_{name}"
     if args.preset != "default":
         name = f"{args.preset}_{name}"
     if args.task != "digits" or args.dataset != "mnist":

@@ -241,6 +241,11 @@ def bold_if(default, text):
     return f"**{text}**" if default else text
 
 
+def seconds_per_seed(runs):
+    """A ghost-logit run's wall time a seed (load, teacher, students, evaluation), the mean over its seeds."""
+    return np.mean([r["timings"]["total_s"] for r in runs])
+
+
 def ghost_main_table(full=False):
     """The ghost-logit reports, the default recipe's row first; ``full`` adds the shared-init network untrained
     and the CKA columns (the notes' table)."""
@@ -257,7 +262,7 @@ def ghost_main_table(full=False):
         cells += [mean_std(s["untrained"])] * full + [f"{pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])}"]
         cells += [" / ".join(diagnostic_mean([r["metrics"][k]["cka_to_teacher"] for r in runs])
                              for k in ("same_init", "cross_init", "untrained"))] * full
-        rows.append(markdown_row(cells + [f"{np.mean([r['timings']['total_s'] for r in runs]):.0f}"]))
+        rows.append(markdown_row(cells + [f"{seconds_per_seed(runs):.0f}"]))
     return "\n".join(rows) + ("" if full else source_line("ghost_logit", existing(GHOST, GHOST_MAIN + GHOST_OTHER)))
 
 
@@ -282,12 +287,11 @@ def ghost_sweep_table(files):
     for name, label in existing(GHOST, files):
         for group in load(GHOST, name, "ghost_logit")["groups"]:
             s = group["summary"]
-            seconds = np.mean([r["timings"]["total_s"] for r in group["runs"]])
             value = "-" if group["sweep_value"] is None else str(group["sweep_value"])
             rows.append(markdown_row([label, value, str(s["same_init"]["n"]), mean_std(s["same_init"]),
                                       mean_std(s["cross_init"]), mean_std(s.get("cross_init_untrained")),
                                       f"{pct(s['same_init']['min'])} / {pct(s['cross_init']['max'])}",
-                                      mean_std(s["teacher"]), f"{seconds:.1f}"]))
+                                      mean_std(s["teacher"]), f"{seconds_per_seed(group['runs']):.1f}"]))
     return "\n".join(rows)
 
 
@@ -328,10 +332,9 @@ def ghost_cnn_report_table():
     for name, (label, theirs) in existing(GHOST, GHOST_CNN_REPORT):
         group = load(GHOST, name, "ghost_logit")["groups"][0]
         s = group["summary"]
-        seconds = np.mean([r["timings"]["total_s"] for r in group["runs"]])
         rows.append(markdown_row([label, "-" if theirs is None else " / ".join(f"{x:.2f}" for x in theirs),
                                   mean_std(s["teacher"]), mean_std(s["same_init"]), mean_std(s["cross_init"]),
-                                  mean_std(s["cross_init_untrained"]), f"{seconds:.0f}"]))
+                                  mean_std(s["cross_init_untrained"]), f"{seconds_per_seed(group['runs']):.0f}"]))
     return "\n".join(rows)
 
 
@@ -406,7 +409,8 @@ def ltn_table(folder, files):
     for name, _ in existing(folder, [(name, None) for name in files]):
         for group in load(folder, name, "ghost_logit")["groups"]:
             config = group["config"]
-            found.append(((config["preset"], config.get("init", "he"), config.get("input_scale", "symmetric") != "symmetric",
+            standardized = config.get("input_scale", "symmetric") != "symmetric"
+            found.append(((config["preset"], config.get("init", "he"), standardized,
                            list(SHARE_CONDITIONS).index(config["share"]), config["n_ghost"]), group))
     rows = table_head(["recipe", "initial weights", "inputs", "layers shared", "m", "seeds", "student",
                        "worst seed", "untrained start", "CKA to teacher"])
