@@ -241,11 +241,6 @@ def bold_if(default, text):
     return f"**{text}**" if default else text
 
 
-def seconds_per_seed(runs):
-    """A ghost-logit run's wall time a seed (load, teacher, students, evaluation), the mean over its seeds."""
-    return np.mean([r["timings"]["total_s"] for r in runs])
-
-
 def ghost_main_table(full=False):
     """The ghost-logit reports, the default recipe's row first; ``full`` adds the shared-init network untrained
     and the CKA columns (the notes' table)."""
