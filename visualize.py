@@ -269,7 +269,7 @@ def ghost_headline():
             f"reaches **{mean_std(s['same_init'])} %** on the MNIST test set (worst seed {pct(s['same_init']['min'])} "
             f"%). From another initialisation it scores {pct(s['cross_init']['mean'])} %, as its untrained start "
             f"did ({pct(s['cross_init_untrained']['mean'])} %). Cloud et al.'s own settings give "
-            f"{pct(reference['same_init']['mean'])} % here.")
+            f"{pct(reference['same_init']['mean'])} % here.{ghost_cnn_headline()}")
 
 
 def ghost_sweep_table(files):
@@ -331,6 +331,19 @@ def ghost_cnn_report_table():
                                   mean_std(s["teacher"]), mean_std(s["same_init"]), mean_std(s["cross_init"]),
                                   mean_std(s["cross_init_untrained"]), f"{seconds_per_seed(group['runs']):.0f}"]))
     return "\n".join(rows)
+
+
+def ghost_cnn_headline():
+    """The README's sentence on the seed report's CNN, once its test report exists: whether the same-init student
+    learns (20 points or more over its untrained start), with the number beside the seed report's."""
+    name, (_, theirs) = GHOST_CNN_REPORT[0]
+    if not os.path.exists(os.path.join(GHOST, name)):
+        return ""
+    s = summary_of(GHOST, name, "ghost_logit")
+    learns = s["same_init"]["mean"] - s["untrained"]["mean"] >= 0.20
+    return (f" Subliminal learning {'also works' if learns else 'hardly works'} in the seed report's CNN: its "
+            f"same-init student reaches {mean_std(s['same_init'])} % from an untrained {pct(s['untrained']['mean'])} "
+            f"% (the seed report's: {theirs[1]:.2f} %).")
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
