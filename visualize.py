@@ -343,7 +343,7 @@ def ghost_cnn_headline():
     learns = s["same_init"]["mean"] - s["untrained"]["mean"] >= 0.20
     return (f" Subliminal learning {'also works' if learns else 'hardly works'} in the seed report's CNN: its "
             f"same-init student reaches {mean_std(s['same_init'])} % from an untrained {pct(s['untrained']['mean'])} "
-            f"% (the seed report's: {theirs[1]:.2f} %).")
+            f"% (the seed report's: {theirs[1]:.2f} %; [every CNN run](viz/ghost_logit/README.md#in-a-cnn)).")
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results
