@@ -334,16 +334,19 @@ def ghost_cnn_report_table():
 
 
 def ghost_cnn_headline():
-    """The README's sentence on the seed report's CNN, once its test report exists: whether the same-init student
-    learns (20 points or more over its untrained start), with the number beside the seed report's."""
-    name, (_, theirs) = GHOST_CNN_REPORT[0]
-    if not os.path.exists(os.path.join(GHOST, name)):
+    """The README's sentences on CNNs, once their test reports exist: whether the seed report's CNN student learns
+    (20 points or more over its untrained start), beside the seed report's number, and what an MLP teacher's CNN
+    student learns through the heads alone (Learning Through Noise's case)."""
+    (name, (_, theirs)), (pair, _) = GHOST_CNN_REPORT[0], GHOST_CNN_REPORT[-1]
+    if not all(os.path.exists(os.path.join(GHOST, file)) for file in (name, pair)):
         return ""
-    s = summary_of(GHOST, name, "ghost_logit")
+    s, heads = summary_of(GHOST, name, "ghost_logit"), summary_of(GHOST, pair, "ghost_logit")
     learns = s["same_init"]["mean"] - s["untrained"]["mean"] >= 0.20
     return (f" Subliminal learning {'also works' if learns else 'hardly works'} in the seed report's CNN: its "
             f"same-init student reaches {mean_std(s['same_init'])} % from an untrained {pct(s['untrained']['mean'])} "
-            f"% (the seed report's: {theirs[1]:.2f} %; [every CNN run](viz/ghost_logit/README.md#in-a-cnn)).")
+            f"% (the seed report's: {theirs[1]:.2f} %). With an MLP teacher, a CNN student that shares only its heads "
+            f"(Learning Through Noise's case) reaches {pct(heads['same_init']['mean'])} %, one that shares nothing "
+            f"{pct(heads['cross_init']['mean'])} % ([every CNN run](viz/ghost_logit/README.md#in-a-cnn)).")
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results

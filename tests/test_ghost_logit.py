@@ -329,15 +329,18 @@ def test_the_per_layer_map_reads_one_file_per_m_and_draws_its_heat_map(monkeypat
 @pytest.mark.parametrize("same_init, verdict", [(None, None), (0.40, "also works"), (0.30, "hardly works")])
 def test_the_readme_says_whether_the_cnn_student_learned_by_its_gain_over_its_untrained_start(
         monkeypatch, tmp_path, same_init, verdict):
-    """The CNN's sentence appears once its report exists, and says 'works' from 20 points over the untrained
+    """The CNN's sentences appear once its reports exist, and say 'works' from 20 points over the untrained
     start (0.15 here) on."""
     if same_init is not None:
-        (tmp_path / visualize.GHOST_CNN_REPORT[0][0]).write_text("{}")
+        for name, _ in visualize.GHOST_CNN_REPORT:
+            (tmp_path / name).write_text("{}")
     monkeypatch.setattr(visualize, "GHOST", str(tmp_path))
     monkeypatch.setattr(visualize, "summary_of", lambda folder, name, experiment: {
-        "same_init": {"mean": same_init, "std": 0.01}, "untrained": {"mean": 0.15}})
+        "same_init": {"mean": same_init, "std": 0.01}, "untrained": {"mean": 0.15}, "cross_init": {"mean": 0.12}})
     text = visualize.ghost_cnn_headline()
     if verdict is None:
         assert text == ""
     else:
         assert f"{verdict} in the seed report's CNN" in text and f"{100 * same_init:.1f} ± 1.0 %" in text
+        assert (f"shares only its heads (Learning Through Noise's case) reaches {100 * same_init:.1f} %, one that "
+                f"shares nothing 12.0 %") in text
