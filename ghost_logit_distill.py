@@ -215,20 +215,22 @@ def perlin_noise(rng, out, cells=PERLIN_CELLS, chunk=2048):
     offset = (position - cell).astype(np.float32)
     fade = offset ** 3 * (offset * (offset * 6 - 15) + 10)
     images = out.reshape(-1, side, side)
+
+    def corner(gradients, dy, dx):
+        """Each pixel's offset from its cell's (dy, dx) corner, dotted with that corner's gradient."""
+        rows, cols = (cell + dy)[:, None], (cell + dx)[None, :]
+        return (gradients[0][:, rows, cols] * (offset - dx)[None, None, :]
+                + gradients[1][:, rows, cols] * (offset - dy)[None, :, None])
+
+    def blend(a, b, weight):
+        return a + weight * (b - a)
+
     for start in range(0, len(images), chunk):
         angles = rng.random((min(chunk, len(images) - start), cells + 1, cells + 1), dtype=np.float32)
         angles *= np.float32(2 * np.pi)
         gradients = np.cos(angles), np.sin(angles)  # (x, y) components at each corner
-
-        def corner(dy, dx):
-            rows, cols = (cell + dy)[:, None], (cell + dx)[None, :]
-            return (gradients[0][:, rows, cols] * (offset - dx)[None, None, :]
-                    + gradients[1][:, rows, cols] * (offset - dy)[None, :, None])
-
-        def blend(a, b, weight):
-            return a + weight * (b - a)
-
-        top, bottom = (blend(corner(dy, 0), corner(dy, 1), fade[None, None, :]) for dy in (0, 1))
+        top, bottom = (blend(corner(gradients, dy, 0), corner(gradients, dy, 1), fade[None, None, :])
+                       for dy in (0, 1))
         block = images[start:start + len(angles)]
         block[...] = blend(top, bottom, fade[None, :, None])
         block /= np.abs(block).max(axis=(1, 2), keepdims=True)
