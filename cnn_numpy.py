@@ -102,6 +102,7 @@ class CNN(MLP):
 
     def __init__(self, layers=SEED_REPORT_LAYERS, n_outputs=13, image_shape=(28, 28, 1), seed=0,
                  init_params=None, dtype=np.float32, threads=None, init="he"):
+        self._check_init(init)
         self.layers, self.image_shape = tuple(layers), tuple(int(s) for s in image_shape)
         self.convs, hidden, flat = parse_layers(self.layers, self.image_shape)
         self.sizes = [flat, *hidden, int(n_outputs)]

@@ -50,6 +50,7 @@ class MLP:
     def __init__(self, sizes, seed=0, init_params=None, dtype=np.float32, init="he"):
         if len(sizes) < 2 or any(int(s) < 1 for s in sizes):
             raise ValueError(f"layer sizes must be >= 2 positive integers, got {sizes}")
+        self._check_init(init)
         self.sizes = [int(s) for s in sizes]
         self.dtype = np.dtype(dtype)
         self._allocate(list(zip(self.sizes[:-1], self.sizes[1:])))
@@ -62,11 +63,15 @@ class MLP:
         self._buffers = {}  # batch size -> activation / mask buffers
 
     @classmethod
-    def _draw_layer(cls, W, b, rng, init):
-        """One layer's initial values from ``rng``: He weights (they keep the activations' variance about
-        constant through ReLUs) and zero biases, or both uniform in +-1/sqrt(fan_in)."""
+    def _check_init(cls, init):
+        """Checked in the constructor, so a bad ``init`` is an error with ``init_params`` too."""
         if init not in cls.INITS:
             raise ValueError(f"init {init!r}: choose from {', '.join(cls.INITS)}")
+
+    @staticmethod
+    def _draw_layer(W, b, rng, init):
+        """One layer's initial values from ``rng``: He weights (they keep the activations' variance about
+        constant through ReLUs) and zero biases, or both uniform in +-1/sqrt(fan_in)."""
         if init == "he":
             W[...] = rng.standard_normal(W.shape) * np.sqrt(2.0 / W.shape[0])
         else:

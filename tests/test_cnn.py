@@ -169,8 +169,9 @@ def test_he_and_uniform_initialisations():
         assert np.abs(W_u).max() <= bound and np.abs(W_u).max() > 0.9 * bound
         assert np.abs(b_u).max() <= bound and np.abs(b_u).max() > 0.5 * bound
     assert np.array_equal(uniform.params, cn.CNN(seed=7, init="uniform").params)
-    with pytest.raises(ValueError, match="init 'xavier': choose from he, uniform"):
-        cn.CNN(init="xavier")
+    for given in (None, he.params):  # checked whether the layers are drawn or copied
+        with pytest.raises(ValueError, match="init 'xavier': choose from he, uniform"):
+            cn.CNN(init="xavier", init_params=given)
 
 
 def test_threads_split_the_batch_without_changing_the_results():

@@ -121,8 +121,9 @@ def test_uniform_initialisation_is_pytorchs_linear_default():
         bound = 1 / np.sqrt(W.shape[0])
         assert np.abs(W).max() <= bound and np.abs(b).max() <= bound
         assert W.std() == pytest.approx(bound / np.sqrt(3), rel=0.05) and b.any()
-    with pytest.raises(ValueError, match="init 'xavier'"):
-        mn.MLP([4, 2], init="xavier")
+    for given in (None, np.zeros(10, np.float32)):  # checked whether the layers are drawn or copied
+        with pytest.raises(ValueError, match="init 'xavier'"):
+            mn.MLP([4, 2], init="xavier", init_params=given)
 
 
 def test_init_params_copies_given_weights():
