@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from mlp_numpy import MLP
+from mlp_numpy import MLP, dropout_mask
 
 # The seed report's network (MSML640): two 3x3 convolutions of 32 and 64 filters, each with a ReLU and a
 # 2x2 max-pool, a 128-unit fully connected layer, then the output layer (10 classes + 3 ghost logits).
@@ -158,10 +158,14 @@ class CNN(MLP):
             buf["fc_deltas"] = [np.empty((n, s), dt) for s in self.sizes[:-1]]
         return buf
 
-    def forward(self, x):
-        """Logits for a batch of flat images x (batch, H*W*C in NHWC order); remembers what backward needs."""
+    def forward(self, x, dropout=0.0, rng=None):
+        """Logits for a batch of flat images x (batch, H*W*C in NHWC order); remembers what backward needs.
+
+        ``dropout`` > 0 (training only; needs ``rng``) zeroes each unit of every block's and hidden layer's
+        output with that probability and scales the survivors by 1/(1 - dropout), as the MLP does; the
+        masks are drawn for the whole batch, so they do not depend on the thread count."""
         with one_blas_thread(self.threads):
-            return self._forward(x)
+            return self._forward(x, dropout, rng)
 
     def backward(self, dlogits, input_grad=False):
         """Fill ``self.grads`` with dL/dparams given dL/dlogits of the last forward.
@@ -171,10 +175,10 @@ class CNN(MLP):
         with one_blas_thread(self.threads):
             return self._backward(dlogits, input_grad)
 
-    def _forward(self, x):
+    def _forward(self, x, dropout, rng):
         n = len(x)
         buf = self._buffers_for(n)
-        self._n = n
+        self._n, self._keep_scale = n, 1.0 / (1.0 - dropout)
         pad = self.KERNEL // 2
         h = np.asarray(x, self.dtype).reshape((n,) + self.image_shape)
         for (c_in, c_out, height, width, p), W, b, cb in zip(self.convs, self.W, self.b, buf["convs"]):
@@ -187,6 +191,8 @@ class CNN(MLP):
 
             in_parts(self.threads, convolve, h, cb["padded"], cb["patches"], cb["z"], cb["pooled"], cb["argmax"],
                      cb["out"])
+            if dropout:
+                cb["out"] *= dropout_mask(cb["out"].shape, dropout, rng, self.dtype)
             h = cb["out"]
         h = h.reshape(n, -1)
         n_convs = len(self.convs)
@@ -198,6 +204,8 @@ class CNN(MLP):
                     np.maximum(out, 0, out=out)
 
             in_parts(self.threads, dense, h, out)
+            if dropout and layer < len(buf["fc"]) - 1:
+                out *= dropout_mask(out.shape, dropout, rng, self.dtype)
             h = out
         self._input = x
         self.activations = [cb["out"] for cb in buf["convs"]] + buf["fc"]
@@ -206,6 +214,7 @@ class CNN(MLP):
     def _backward(self, dlogits, input_grad):
         buf = self._gradient_buffers_for(self._n)
         delta = self._flushed(dlogits)
+        keep_scale = self.dtype.type(self._keep_scale)
         n_convs = len(self.convs)
         flattened = buf["convs"][-1]["out"].reshape(self._n, -1) if n_convs else self._input
         below = [flattened] + buf["fc"][:-1]  # each fully connected layer's input
@@ -218,6 +227,8 @@ class CNN(MLP):
                     np.matmul(delta, W.T, out=d_below)
                 if layer > 0:
                     np.multiply(d_below, np.greater(below, 0, out=mask), out=d_below)  # the ReLU below
+                    if keep_scale != 1.0:  # and its dropout: a dropped unit is 0, a kept one was scaled up
+                        d_below *= keep_scale
                 return below.T @ delta, delta.sum(axis=0)
 
             mask = buf["fc_masks"][layer - 1] if layer > 0 else None
@@ -237,6 +248,8 @@ class CNN(MLP):
             def back(delta, out, mask, argmax, dz, dz_image, patches, d_padded, d_input):
                 """This part's weight and bias gradients (returned) and input gradient (into d_padded)."""
                 np.multiply(delta, np.greater(out, 0, out=mask), out=delta)  # the ReLU
+                if keep_scale != 1.0:  # and the dropout after it
+                    delta *= keep_scale
                 dz = max_pool_backward(delta, argmax, out=dz) if p > 1 else delta
                 if input_gradient:
                     if p > 1:

@@ -114,6 +114,39 @@ def test_network_gradients_match_finite_differences(layers, image_shape, threads
     assert net.backward(weights) is None and np.array_equal(net.grads, grads)
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_backward_with_dropout_through_a_fixed_mask(threads):
+    """With the same dropout masks (the same rng seed each forward), backward is the exact gradient; units of
+    every block and hidden layer really are dropped, the survivors scaled by 1 / (1 - p), and the masks do not
+    depend on the thread count."""
+    layers, image_shape = ("conv4", "pool2", "conv3", "fc5"), (6, 6, 2)
+    nets = [cn.CNN(layers, n_outputs=3, image_shape=image_shape, seed=2, dtype=np.float64, threads=t)
+            for t in (threads, 1)]
+    shift = 0.1 * RNG.standard_normal(nets[0].params.shape)  # nonzero biases too
+    for net in nets:
+        net.params += shift
+    net = nets[0]
+    x, labels = RNG.standard_normal((5, 72)), RNG.integers(0, 3, 5)
+
+    def logits(net=net):
+        return net.forward(x, dropout=0.4, rng=np.random.default_rng(11))
+
+    def loss():
+        return mn.cross_entropy(logits(), labels)[0]
+
+    dx = net.backward(mn.cross_entropy(logits(), labels)[1], input_grad=True)
+    assert_close(net.grads.copy(), numerical_grad(loss, net.params), tol=1e-5)
+    assert_close(dx, numerical_grad(loss, x), tol=1e-5)
+    assert np.array_equal(logits(), logits(nets[1]))
+    trained = [a.copy() for a in net.activations[:-1]]
+    rng = np.random.default_rng(11)  # the masks, drawn again in the network's order
+    masks = [mn.dropout_mask(a.shape, 0.4, rng, np.float64) for a in trained]
+    for train, mask in zip(trained, masks):
+        assert 0 < np.mean(mask == 0) < 1 and np.all(train[mask == 0] == 0)
+    net.forward(x)
+    assert np.allclose(trained[0], net.activations[0] * masks[0])  # the first block's survivors scaled by 1/0.6
+
+
 def test_whole_network_loss_gradient_with_the_experiments_loss():
     net = cn.CNN(("conv3", "pool2", "fc6"), n_outputs=5, image_shape=(6, 6, 1), seed=1, dtype=np.float64)
     x, labels = RNG.standard_normal((4, 36)), RNG.integers(0, 5, 4)
