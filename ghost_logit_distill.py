@@ -95,6 +95,9 @@ PARSER.add_argument("--n-epochs-student", type=int, default=10, above=0, at_most
 PARSER.add_argument("--batch-size", type=int, default=256, above=0, at_most=60000,
                     help="mini-batch size (teacher and students)")
 PARSER.add_argument("--lr", type=float, default=3e-4, above=0, help="teacher Adam learning rate")
+PARSER.add_argument("--teacher-dropout", type=float, default=0.0, at_least=0, below=1,
+                    help="dropout probability on the teacher's hidden units (a CNN's: each block's output too) "
+                         "while it trains; the students have none")
 PARSER.add_argument("--lr-student", type=float, default=1e-3, above=0, help="student Adam learning rate")
 PARSER.add_argument("--loss", choices=["kl", "mse"], default="mse", help="student loss on the matched logits")
 PARSER.add_argument("--temperature", type=float, default=1.0, above=0,
@@ -344,7 +347,8 @@ def make_networks(make_teacher, make_student, seed_init, seed_other, n_classes, 
 
 
 def train_teacher(net, data, n_classes, args, rng, log):
-    """Cross-entropy on the class logits, on (with --augment affine: rotated and shifted) training images."""
+    """Cross-entropy on the class logits, on (with --augment affine: rotated and shifted) training images,
+    with --teacher-dropout's dropout."""
     opt = Adam(net.params, lr=args.lr)
     background = INPUT_SCALES[args.input_scale][1]  # a black pixel, what a rotation or shift brings in
     history = []
@@ -353,7 +357,7 @@ def train_teacher(net, data, n_classes, args, rng, log):
         for xb, yb in minibatches((data.x_train, data.y_train), args.batch_size, rng):
             if args.augment == "affine":
                 xb = affine(xb, AFFINE["max_degrees"], AFFINE["max_shift"], rng, fill=background)
-            loss, grad = class_logit_loss(net.forward(xb), yb, n_classes)
+            loss, grad = class_logit_loss(net.forward(xb, args.teacher_dropout, rng), yb, n_classes)
             net.backward(grad)
             opt.step(net.grads)
             losses.append(loss)
@@ -451,14 +455,14 @@ def headline(s):
 
 # A results file's name says each of these settings, innermost first, where the run's value is not its preset's
 # (and the setting is not the swept one): (setting, its part of the name).
-NAME_PARTS = (("share", "share-{}"), ("distill_logits", "{}-logits"), ("augment", "{}"), ("noise", "{}"),
+NAME_PARTS = (("share", "share-{}"), ("teacher_dropout", "teacher-dropout{}"), ("distill_logits", "{}-logits"), ("augment", "{}"), ("noise", "{}"),
               ("student_arch", "{}-student"), ("arch", "{}"), ("init", "{}-init"), ("input_scale", "{}"))
 
 
 def out_name(args):
     """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][ARCH_][STUDENT-ARCH-student_][NOISE_]
-    [AUGMENT_][all-logits_][share-LAYERS_](sweep_KEY|seeds|seedN).json: NAME_PARTS, then the preset, the data
-    and the split."""
+    [AUGMENT_][all-logits_][teacher-dropoutP_][share-LAYERS_](sweep_KEY|seeds|seedN).json: NAME_PARTS, then the
+    preset, the data and the split."""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     swept = args.sweep[0] if args.sweep else None
     for key, part in NAME_PARTS:

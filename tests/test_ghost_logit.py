@@ -176,6 +176,12 @@ def test_cnn_end_to_end_writes_a_results_file_that_draws(monkeypatch, tmp_path):
     assert set(run["metrics"]) == {"teacher", "same_init", "cross_init", "untrained", "same_init_untrained",
                                   "cross_init_untrained"}
     assert run["metrics"]["same_init_untrained"]["test_acc"] == run["metrics"]["untrained"]["test_acc"]
+    dropped = gl.main(tiny + ["--preset", "seed-report", "--teacher-dropout", "0.25", "--seeds", "0",
+                              "--out", str(tmp_path / "dropout.json")])["groups"][0]["runs"][0]
+    assert dropped["history"]["teacher"][0]["loss"] != run["history"]["teacher"][0]["loss"]  # the teacher dropped units
+    assert dropped["metrics"]["untrained"]["test_acc"] == run["metrics"]["untrained"]["test_acc"]
+    assert gl.out_name(gl.parse_args(["--preset", "seed-report", "--teacher-dropout", "0.25", "--seeds", "0"])) == \
+        "seed-report_teacher-dropout0.25_seeds.json"
     pair = gl.main(tiny + ["--student-arch", "cnn", "--share", "heads", "--hidden", "32",
                            "--out", str(tmp_path / "pair.json")])
     assert pair["config"]["student_arch"] == "cnn"
@@ -251,6 +257,7 @@ def test_cka_is_one_for_rotations_and_low_for_unrelated():
     (["--noise", "pink"], "invalid choice: 'pink'"),
     (["--n-epochs-student", "0"], "--n-epochs-student must be positive"),
     (["--temperature", "0"], "--temperature must be positive"),
+    (["--teacher-dropout", "1"], "--teacher-dropout must be in [0, 1)"),
     (["--sweep", "depth=1,2"], "--sweep needs KEY=V1,V2,..."),
     (["--sweep", "loss=kl,hinge"], "--sweep loss=hinge: --loss must be kl or mse"),
     (["--sweep", "n_ghost=3,0"], "--sweep n_ghost=0: --n-ghost must be positive"),
