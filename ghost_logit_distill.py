@@ -455,8 +455,9 @@ def headline(s):
 
 # A results file's name says each of these settings, innermost first, where the run's value is not its preset's
 # (and the setting is not the swept one): (setting, its part of the name).
-NAME_PARTS = (("share", "share-{}"), ("teacher_dropout", "teacher-dropout{}"), ("distill_logits", "{}-logits"), ("augment", "{}"), ("noise", "{}"),
-              ("student_arch", "{}-student"), ("arch", "{}"), ("init", "{}-init"), ("input_scale", "{}"))
+NAME_PARTS = (("share", "share-{}"), ("teacher_dropout", "teacher-dropout{}"), ("distill_logits", "{}-logits"),
+              ("augment", "{}"), ("noise", "{}"), ("student_arch", "{}-student"), ("arch", "{}"), ("init", "{}-init"),
+              ("input_scale", "{}"))
 
 
 def out_name(args):

@@ -290,7 +290,8 @@ def ghost_sweep_table(files):
     return "\n".join(rows)
 
 
-# Ghost logits in a CNN: the validation runs that choose its recipe, (file, what it varies).
+# Ghost logits in a CNN: the validation runs that chose its recipe, then one after its test report, (file, what it
+# varies).
 GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's recipe, 5 student epochs"),
              ("validation/validation_seed-report_sweep_lr_student.json", "student learning rate"),
              ("validation/validation_seed-report_all-logits_seeds.json", "students match all 13 logits"),
@@ -306,7 +307,9 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
              ("validation/validation_seed-report_teacher_sweep_lr.json",
               "teacher lr, 10 epochs (students: 1 epoch of 1,000 images)"),
              ("validation/validation_seed-report_teacher-lr1e-3_10-epochs_sweep_lr_student.json",
-              "the chosen teacher (lr 1e-3, 10 epochs); 10 student epochs at student lr")]
+              "the chosen teacher (lr 1e-3, 10 epochs); 10 student epochs at student lr"),
+             ("validation/validation_seed-report_teacher-dropout0.25_seeds.json",
+              "after the test report: the chosen recipe, the teacher with dropout 0.25")]
 
 
 # Ghost logits in a CNN on the test seeds, beside the seed report's single runs (MSML640, raw logits): (file,
