@@ -48,20 +48,21 @@ PRESETS = {
     # Learning Through Noise's (2026) code defaults; its teacher's batch is 1024, one flag sets both here.
     "ltn": {"input_scale": "standardized", "init": "uniform", "n_ghost": 10, "batch_size": 1000, "lr": 1e-3,
             "n_epochs_student": 5},
-    # The seed report's (MSML640) network for the teacher and the students (CNN_CONVS, then 128 units) and the
+    # The seed report's (MSML640) network for the teacher and the students (two blocks, then 128 units) and the
     # recipe chosen for it on validation seeds (RECIPE_SELECTION; the notes, "In a CNN").
     "seed-report": {"arch": "cnn", "hidden": 128, "lr": 1e-3, "n_epochs_teacher": 10, "lr_student": 3e-4,
                     "n_noise": 30000},
 }
 TASKS = {"digits": list(range(10)), "binary01": [0, 1]}
-# The networks (--arch, --student-arch): an MLP with two hidden layers of --hidden units, or a CNN: two 3x3
-# convolutions of 32 and 64 filters, each with a ReLU and a 2x2 max-pool, then one hidden layer of --hidden units.
-CNN_CONVS = ("conv32", "pool2", "conv64", "pool2")
+# The networks (--arch, --student-arch): an MLP with two hidden layers of --hidden units, or a CNN: --conv-blocks
+# blocks of a 3x3 convolution (32 filters, doubling each block: 32, 64, 128), a ReLU and a 2x2 max-pool, then one
+# hidden layer of --hidden units.
+ARCHS = ("mlp", "cnn")
+CNN_FILTERS = 32
 # What a student can take from the teacher's initialisation, layer by layer (weights and biases together): each
-# hidden layer (fc1, fc2 in an MLP; conv1, conv2, fc1 in a CNN), the output units of the classes (the class head)
-# and those of the ghost logits (the ghost head).  Named conditions, for either network:
+# hidden layer (fc1, fc2 in an MLP; conv1, conv2, ..., fc1 in a CNN), the output units of the classes (the class
+# head) and those of the ghost logits (the ghost head).  Named conditions, for either network:
 HEADS = ("class", "ghost")
-LAYERS = {"mlp": ("fc1", "fc2") + HEADS, "cnn": ("conv1", "conv2", "fc1") + HEADS}
 A_NETWORK = {"mlp": "an MLP", "cnn": "a CNN"}
 SHARE_NAMES = ("all", "none", "heads", "hidden")  # every layer, none, class+ghost, every hidden layer
 # --input-scale: pixel p in [0, 1] becomes gain * p + offset; the noise is not rescaled (uniform and Perlin noise
@@ -75,11 +76,13 @@ PARSER = runs.ExperimentParser(__doc__, PRESETS, seed_help="seed of the inits, d
 PARSER.add_argument("--n-ghost", type=int, default=3, above=0, at_most=1000, help="number of ghost logits m")
 PARSER.add_argument("--task", choices=sorted(TASKS), default="digits",
                     help="digits: 10 classes; binary01: MNIST 0 vs 1 only")
-PARSER.add_argument("--arch", choices=list(LAYERS), default="mlp",
+PARSER.add_argument("--arch", choices=ARCHS, default="mlp",
                     help="the teacher's network, and the students' unless --student-arch: mlp, two hidden layers of "
-                         "--hidden units; cnn, two 3x3 convolutions (32 and 64 filters, each with a 2x2 max-pool) "
-                         "and one hidden layer of --hidden units")
-PARSER.add_argument("--student-arch", choices=["same", *LAYERS], default="same",
+                         "--hidden units; cnn, --conv-blocks blocks of a 3x3 convolution (32, 64, 128, ... filters) "
+                         "with a 2x2 max-pool, then one hidden layer of --hidden units")
+PARSER.add_argument("--conv-blocks", type=int, default=2, above=0, at_most=4,
+                    help="a CNN's convolution blocks: 2 as the seed report's text describes, 3 as its code has")
+PARSER.add_argument("--student-arch", choices=["same", *ARCHS], default="same",
                     help="the students' network: the teacher's (same), or mlp or cnn (an MLP and a CNN can share "
                          "only their heads: --share heads, or none)")
 PARSER.add_argument("--hidden", type=int, default=256, above=0, at_most=8192,
@@ -122,15 +125,21 @@ PARSER.add_argument("--share", default="all", metavar="LAYERS",
                     help="the layers the student takes from the teacher's initialisation, the others from an "
                          "independent draw (the cross-init student's): a name (all, none, heads = class+ghost, "
                          "hidden = every hidden layer) or layers joined by + (an MLP's fc1, fc2, class, ghost; a "
-                         "CNN's conv1, conv2, fc1, class, ghost), e.g. fc2+class+ghost")
+                         "CNN's conv1, conv2, ..., fc1, class, ghost), e.g. fc2+class+ghost")
 PARSER.add_eval_on()
 
 
-def shared_layers(spec, arch="mlp", teacher_arch=None):
-    """--share's value as the student's layers shared with the teacher's initialisation, in LAYERS order
+def layer_names(arch, conv_blocks=2):
+    """The layers --share can name, in the order they compute: the hidden layers, then the heads."""
+    hidden = ("fc1", "fc2") if arch == "mlp" else tuple(f"conv{i + 1}" for i in range(conv_blocks)) + ("fc1",)
+    return hidden + HEADS
+
+
+def shared_layers(spec, arch="mlp", teacher_arch=None, conv_blocks=2):
+    """--share's value as the student's layers shared with the teacher's initialisation, in layer_names order
     (ValueError: an empty spec, an unknown or a repeated layer, or a hidden layer of a student whose
     network is not the teacher's: only the heads have the same shape in both)."""
-    layers = LAYERS[arch]
+    layers = layer_names(arch, conv_blocks)
     named = dict(zip(SHARE_NAMES, (layers, (), HEADS, layers[:-len(HEADS)])))
     names = list(named[spec]) if spec in named else spec.split("+")
     if "" in names:
@@ -156,8 +165,10 @@ def student_arch(args):
 def check(args):
     """What the flags' bounds cannot say about a configuration."""
     problems = ["--normalize-logits applies to --loss mse only"] if args.normalize_logits and args.loss != "mse" else []
+    if args.conv_blocks != PARSER.get_default("conv_blocks") and "cnn" not in (args.arch, student_arch(args)):
+        problems.append("--conv-blocks applies to a CNN: give --arch cnn or --student-arch cnn")
     try:
-        shared_layers(args.share, student_arch(args), args.arch)
+        shared_layers(args.share, student_arch(args), args.arch, args.conv_blocks)
     except ValueError as err:
         problems.append(str(err))
     return problems
@@ -306,16 +317,17 @@ def linear_cka(a, b):
 # ----------------------------------------------------------------------------
 
 
-def network(arch, hidden, n_outputs, seed=None, init="he", init_params=None):
-    """An MLP or a CNN (CNN_CONVS and one hidden layer) of ``hidden`` units and ``n_outputs`` logits: He or
-    uniform weights from ``seed``, or a copy of ``init_params``."""
+def network(arch, hidden, n_outputs, seed=None, init="he", init_params=None, conv_blocks=2):
+    """An MLP or a CNN (``conv_blocks`` blocks and one hidden layer) of ``hidden`` units and ``n_outputs`` logits:
+    He or uniform weights from ``seed``, or a copy of ``init_params``."""
     if arch == "cnn":
-        return CNN(CNN_CONVS + (f"fc{hidden}",), n_outputs, seed=seed, init_params=init_params, init=init)
+        convs = tuple(layer for i in range(conv_blocks) for layer in (f"conv{CNN_FILTERS * 2 ** i}", "pool2"))
+        return CNN(convs + (f"fc{hidden}",), n_outputs, seed=seed, init_params=init_params, init=init)
     return MLP([PIXELS, hidden, hidden, n_outputs], seed=seed, init_params=init_params, init=init)
 
 
 def layer_views(net, n_classes):
-    """{layer of LAYERS: [its weights, its biases]} as views into ``net.params``; the hidden layers are named
+    """{layer of layer_names: [its weights, its biases]} as views into ``net.params``; the hidden layers are named
     conv1, conv2, ... then fc1, fc2, ... in the order they compute."""
     n_convs = len(getattr(net, "convs", ()))
     names = [f"conv{i + 1}" for i in range(n_convs)] + [f"fc{i + 1}" for i in range(len(net.W) - 1 - n_convs)]
@@ -410,9 +422,10 @@ def run(args, seed, data, log=print):
     n_classes = len(TASKS[args.task])
     student = student_arch(args)
     make_teacher, make_student = (functools.partial(network, arch, args.hidden, n_classes + args.n_ghost,
-                                                    init=args.init) for arch in (args.arch, student))
+                                                    init=args.init, conv_blocks=args.conv_blocks)
+                                  for arch in (args.arch, student))
     nets = make_networks(make_teacher, make_student, seeds.init, seeds.other_init, n_classes,
-                         shared_layers(args.share, student, args.arch))
+                         shared_layers(args.share, student, args.arch, args.conv_blocks))
     teacher = nets["teacher"]
     timings = {}
 
@@ -456,13 +469,13 @@ def headline(s):
 # A results file's name says each of these settings, innermost first, where the run's value is not its preset's
 # (and the setting is not the swept one): (setting, its part of the name).
 NAME_PARTS = (("share", "share-{}"), ("teacher_dropout", "teacher-dropout{}"), ("distill_logits", "{}-logits"),
-              ("augment", "{}"), ("noise", "{}"), ("student_arch", "{}-student"), ("arch", "{}"), ("init", "{}-init"),
-              ("input_scale", "{}"))
+              ("augment", "{}"), ("noise", "{}"), ("student_arch", "{}-student"), ("conv_blocks", "{}-blocks"),
+              ("arch", "{}"), ("init", "{}-init"), ("input_scale", "{}"))
 
 
 def out_name(args):
-    """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][ARCH_][STUDENT-ARCH-student_][NOISE_]
-    [AUGMENT_][all-logits_][teacher-dropoutP_][share-LAYERS_](sweep_KEY|seeds|seedN).json: NAME_PARTS, then the
+    """[validation_][DATASET_TASK_][PRESET_][INPUT-SCALE_][INIT-init_][ARCH_][N-blocks_][STUDENT-ARCH-student_]
+    [NOISE_][AUGMENT_][all-logits_][teacher-dropoutP_][share-LAYERS_](sweep_KEY|seeds|seedN).json: NAME_PARTS, then the
     preset, the data and the split."""
     name = f"sweep_{args.sweep[0]}" if args.sweep else "seeds" if args.seeds else f"seed{args.seed}"
     swept = args.sweep[0] if args.sweep else None

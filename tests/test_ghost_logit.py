@@ -34,7 +34,7 @@ def test_teacher_loss_never_touches_the_ghost_logits():
     assert not grad[:, 10:].any()
 
 
-def networks(seed_init, seed_other, shared=gl.LAYERS["mlp"], arch="mlp", student="mlp", init="he"):
+def networks(seed_init, seed_other, shared=gl.layer_names("mlp"), arch="mlp", student="mlp", init="he"):
     """make_networks for small networks (hidden width 16, 13 logits of which 10 classes)."""
     make_teacher, make_student = (functools.partial(gl.network, a, 16, 13, init=init) for a in (arch, student))
     return gl.make_networks(make_teacher, make_student, seed_init, seed_other, 10, shared)
@@ -68,7 +68,7 @@ def test_a_shared_layer_is_the_teachers_initial_layer_and_an_independent_one_the
     nets = networks(11, 12, gl.shared_layers(spec))
     student, teacher, other = (layers_of(nets[name]) for name in ("same_init", "teacher", "cross_init"))
     assert sum(len(v) for v in student.values()) == len(nets["same_init"].params)
-    for layer in gl.LAYERS["mlp"]:
+    for layer in gl.layer_names("mlp"):
         source = teacher if layer in gl.shared_layers(spec) else other
         assert np.array_equal(student[layer], source[layer]), layer
         assert not np.array_equal(student[layer], (other if source is teacher else teacher)[layer]) or \
@@ -141,11 +141,24 @@ def test_a_cnn_student_shares_exactly_the_layers_it_names(spec):
     layer is the teacher's initial one, each other the cross-init student's."""
     nets = networks(11, 12, gl.shared_layers(spec, "cnn"), arch="cnn", student="cnn")
     student, teacher, other = (layers_of(nets[name]) for name in ("same_init", "teacher", "cross_init"))
-    assert list(student) == list(gl.LAYERS["cnn"])
+    assert list(student) == list(gl.layer_names("cnn"))
     assert sum(len(v) for v in student.values()) == len(nets["same_init"].params)
-    for layer in gl.LAYERS["cnn"]:
+    for layer in gl.layer_names("cnn"):
         source = teacher if layer in gl.shared_layers(spec, "cnn") else other
         assert np.array_equal(student[layer], source[layer]), layer
+
+
+def test_three_convolution_blocks_are_the_seed_reports_code_and_all_shares_each():
+    """--conv-blocks 3: 32, 64 and 128 filters, each pooled, so 3x3x128 = 1152 values enter fc1, as in the
+    seed report's code; --share all shares conv3 too, and conv3 is no layer of two blocks."""
+    make = functools.partial(gl.network, "cnn", 128, 13, conv_blocks=3)
+    nets = gl.make_networks(make, make, 11, 12, 10, gl.shared_layers("all", "cnn", conv_blocks=3))
+    assert nets["teacher"].sizes[0] == 1152 and [c[1] for c in nets["teacher"].convs] == [32, 64, 128]
+    student, teacher = (layers_of(nets[name]) for name in ("same_init", "teacher"))
+    assert list(student) == list(gl.layer_names("cnn", 3)) and "conv3" in student
+    assert all(np.array_equal(student[layer], teacher[layer]) for layer in student)
+    with pytest.raises(ValueError, match="'conv3' is not a layer of a CNN"):
+        gl.shared_layers("conv3", "cnn")
 
 
 def test_an_mlp_teacher_and_a_cnn_student_share_exactly_their_heads():
@@ -154,7 +167,7 @@ def test_an_mlp_teacher_and_a_cnn_student_share_exactly_their_heads():
     nets = networks(11, 12, gl.shared_layers("heads", "cnn", "mlp"), arch="mlp", student="cnn")
     assert type(nets["teacher"]).__name__ == "MLP" and type(nets["same_init"]).__name__ == "CNN"
     student, teacher, other = (layers_of(nets[name]) for name in ("same_init", "teacher", "cross_init"))
-    for layer in gl.LAYERS["cnn"]:
+    for layer in gl.layer_names("cnn"):
         assert np.array_equal(student[layer], (teacher if layer in gl.HEADS else other)[layer]), layer
     with pytest.raises(ValueError, match="an MLP teacher and a CNN student can share only their heads, not conv1"):
         gl.shared_layers("all", "cnn", "mlp")
@@ -182,6 +195,8 @@ def test_cnn_end_to_end_writes_a_results_file_that_draws(monkeypatch, tmp_path):
     assert dropped["metrics"]["untrained"]["test_acc"] == run["metrics"]["untrained"]["test_acc"]
     assert gl.out_name(gl.parse_args(["--preset", "seed-report", "--teacher-dropout", "0.25", "--seeds", "0"])) == \
         "seed-report_teacher-dropout0.25_seeds.json"
+    assert gl.out_name(gl.parse_args(["--preset", "seed-report", "--conv-blocks", "3", "--seeds", "0"])) == \
+        "seed-report_3-blocks_seeds.json"
     pair = gl.main(tiny + ["--student-arch", "cnn", "--share", "heads", "--hidden", "32",
                            "--out", str(tmp_path / "pair.json")])
     assert pair["config"]["student_arch"] == "cnn"
@@ -267,6 +282,8 @@ def test_cka_is_one_for_rotations_and_low_for_unrelated():
                                 "--share heads"),
     (["--arch", "cnn", "--student-arch", "mlp", "--share", "fc1+class"], "a CNN teacher and an MLP student"),
     (["--arch", "cnn", "--share", "fc2"], "'fc2' is not a layer of a CNN (choose from conv1, conv2, fc1"),
+    (["--conv-blocks", "3"], "--conv-blocks applies to a CNN: give --arch cnn or --student-arch cnn"),
+    (["--arch", "cnn", "--conv-blocks", "5"], "--conv-blocks must be <= 4"),
 ])
 def test_bad_input_is_one_clear_line_and_writes_nothing(flags, message, tmp_path):
     assert message in bad_input_message("ghost_logit_distill.py", flags, tmp_path)
