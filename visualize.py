@@ -309,7 +309,10 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
              ("validation/validation_seed-report_teacher-lr1e-3_10-epochs_sweep_lr_student.json",
               "the chosen teacher (lr 1e-3, 10 epochs); 10 student epochs at student lr"),
              ("validation/validation_seed-report_teacher-dropout0.25_seeds.json",
-              "after the test report: the chosen recipe, the teacher with dropout 0.25")]
+              "after the test report: the chosen recipe, the teacher with dropout 0.25"),
+             ("validation/validation_seed-report_3-blocks_teacher-dropout0.25_batch128_seeds.json",
+              "after the test report: the seed report's code's network (3 blocks) and teacher (dropout 0.25, "
+              "batch 128, 9 epochs)")]
 
 
 # Ghost logits in a CNN on the test seeds, beside the seed report's single runs (MSML640, raw logits): (file,
