@@ -47,7 +47,8 @@ import numpy as np
 ENV_VAR = "HINTON_DATA_DIR"
 SIDE = 28  # images are SIDE x SIDE
 PIXELS = SIDE * SIDE
-VALIDATION_SHARE = 1 / 6  # of the training images, held out for choosing recipes (10,001 of MNIST's 60,000: a sixth of each class, rounded)
+# Of the training images, held out for choosing recipes (10,001 of MNIST's 60,000: a sixth of each class, rounded).
+VALIDATION_SHARE = 1 / 6
 VALIDATION_SEED = 1000    # fixed: the split is the same in every run
 DOWNLOAD_TIMEOUT = 30  # seconds per request
 

@@ -357,8 +357,8 @@ def ghost_cnn_headline():
             f"same-init student reaches {mean_std(s['same_init'])} % from an untrained {pct(s['untrained']['mean'])} "
             f"% (the seed report's: {theirs[1]:.2f} %). We call a gain of {CNN_WORKS_POINTS} points or more "
             f"working, a line drawn while the CNN's test runs were under way. With an MLP teacher, a CNN student "
-            f"that shares only its heads (Learning Through Noise's case) reaches {pct(heads['same_init']['mean'])} %, one that shares nothing "
-            f"{pct(heads['cross_init']['mean'])} % ([every CNN run](viz/ghost_logit/README.md#in-a-cnn)).")
+            f"that shares only its heads (Learning Through Noise's case) reaches {pct(heads['same_init']['mean'])} %, "
+            f"one that shares nothing {pct(heads['cross_init']['mean'])} % ([every CNN run](viz/ghost_logit/README.md#in-a-cnn)).")
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results

@@ -1,5 +1,6 @@
-"""Nothing bad gets through: divergence, unwritable outputs, runaway sizes, damaged caches,
-malformed results, special files where a file goes, a closed pipe and Ctrl-C each stop with one line, a non-zero exit and nothing half-written."""
+"""Nothing bad gets through: divergence, unwritable outputs, runaway sizes, damaged caches, malformed results,
+special files where a file goes, a closed pipe and Ctrl-C each stop with one line, a non-zero exit and nothing
+half-written."""
 
 import importlib.util
 import json
