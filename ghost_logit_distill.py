@@ -110,10 +110,11 @@ PARSER.add_argument("--normalize-logits", action=argparse.BooleanOptionalAction,
 PARSER.add_argument("--input-scale", choices=list(INPUT_SCALES), default="symmetric",
                     help="MNIST pixels scaled to [-1, 1], the noise's range (symmetric), or standardised with "
                          "MNIST's mean 0.1307 and std 0.3081 (standardized), as Learning Through Noise does")
-PARSER.add_argument("--noise", choices=["uniform", "gaussian", "perlin", "images"], default="uniform",
-                    help="student inputs, fresh every epoch: uniform in [-1, 1], standard normal, smooth Perlin "
-                         f"noise on a {PERLIN_CELLS}x{PERLIN_CELLS} grid of cells scaled to a peak of 1, or (a "
-                         "control, not noise) the teacher's training images without their labels")
+PARSER.add_argument("--noise", choices=["uniform", "gaussian", "gaussian-wide", "perlin", "images"], default="uniform",
+                    help="student inputs, fresh every epoch: uniform in [-1, 1], standard normal, standard normal put "
+                         "through MNIST's standardisation as the seed report's code does (gaussian-wide: mean -0.42, "
+                         f"std 3.25), smooth Perlin noise on a {PERLIN_CELLS}x{PERLIN_CELLS} grid of cells scaled to a "
+                         "peak of 1, or (a control, not noise) the teacher's training images without their labels")
 PARSER.add_argument("--n-noise", type=int, default=60000, above=0, at_most=600000,
                     help="noise images per student epoch")
 PARSER.add_argument("--distill-logits", choices=["ghost", "all"], default="ghost",
@@ -200,15 +201,21 @@ def load_data(args):
 
 
 def make_noise(rng, kind, out, images=None):
-    """Student inputs: MNIST-shaped noise, uniform in [-1, 1], standard normal or Perlin, drawn into
+    """Student inputs: MNIST-shaped noise, uniform in [-1, 1], standard normal (``gaussian-wide``: then
+    standardised like a pixel, (z - 0.1307) / 0.3081, as the seed report's code does) or Perlin, drawn into
     ``out`` (one buffer for every epoch: a fresh 188 MB array costs more in page faults than
     drawing the numbers, measured 0.2-0.6 s against 0.08 s).  ``kind="images"`` fills it with rows
     of ``images`` instead (each once while there are enough): it asks whether a student that fails
     on noise would learn from the ghost logits of real digits."""
     if kind == "images":
         return np.take(images, rng.choice(len(images), len(out), replace=len(out) > len(images)), axis=0, out=out)
-    if kind == "gaussian":
-        return rng.standard_normal(out=out, dtype=np.float32)
+    if kind.startswith("gaussian"):
+        rng.standard_normal(out=out, dtype=np.float32)
+        if kind == "gaussian-wide":
+            gain, offset = INPUT_SCALES["standardized"]
+            out *= np.float32(gain)
+            out += np.float32(offset)
+        return out
     if kind == "perlin":
         return perlin_noise(rng, out)
     rng.random(out=out, dtype=np.float32)

@@ -222,6 +222,8 @@ def test_noise_is_seeded_in_range_and_the_stream_the_committed_runs_drew():
     g = gl.make_noise(np.random.default_rng(3), "gaussian", np.empty((200, 784), np.float32))
     assert np.array_equal(g, np.random.default_rng(3).standard_normal((200, 784), dtype=np.float32))
     assert abs(g.std() - 1) < 0.01
+    wide = gl.make_noise(np.random.default_rng(3), "gaussian-wide", np.empty((200, 784), np.float32))
+    assert np.allclose(wide, (g - 0.1307) / 0.3081, atol=1e-5) and abs(wide.std() - 3.25) < 0.05
     images = np.arange(30 * 784, dtype=np.float32).reshape(30, 784)
     drawn = gl.make_noise(np.random.default_rng(3), "images", np.empty((20, 784), np.float32), images)
     assert len({row[0] for row in drawn}) == 20 and all(any(np.array_equal(r, i) for i in images) for r in drawn)
