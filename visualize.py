@@ -312,7 +312,9 @@ GHOST_CNN = [("validation/validation_seed-report_probe_seeds.json", "the MLP's r
               "after the test report: the chosen recipe, the teacher with dropout 0.25"),
              ("validation/validation_seed-report_3-blocks_teacher-dropout0.25_batch128_seeds.json",
               "after the test report: the seed report's code's network (3 blocks) and teacher (dropout 0.25, "
-              "batch 128, 9 epochs)")]
+              "batch 128, 9 epochs)"),
+             ("validation/validation_seed-report_code-settings_seeds.json",
+              "after the test report: the row above with standardised inputs and 50,000 wide Gaussian noise images")]
 
 
 # Ghost logits in a CNN on the test seeds, beside the seed report's single runs (MSML640, raw logits): (file,
