@@ -73,7 +73,7 @@ def test_sweep_values_are_read_by_the_flags_own_type_and_choices(capsys):
     assert oc.parse_args(["--sweep", "omit=3,7 8,none"]).sweep == ("omit", [[3], [7, 8], ["none"]])
     for argv, message in ((["--loss", "mse", "--sweep", "normalize_logits=maybe"], "'maybe' is not true or false"),
                           (["--sweep", "noise=pink"],
-                           "--noise must be one of uniform, gaussian, perlin, images, not 'pink'"),
+                           "--noise must be one of uniform, gaussian, gaussian-wide, perlin, images, not 'pink'"),
                           (["--sweep", "out=a.json"], "--sweep needs KEY=V1,V2,..."),
                           (["--sweep", "help=1"], "--sweep needs KEY=V1,V2,...")):
         with pytest.raises(SystemExit):
