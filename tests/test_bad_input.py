@@ -349,6 +349,7 @@ BAD_RESULTS = {  # what seeds.json becomes: what the one line says
     "deeper than the parser goes": ("[" * 100_000 + "]" * 100_000, "not a readable results file (RecursionError"),
     "parsed, but deeper than the check's walk": ('{"experiment": "ghost_logit", "groups": [{"runs": ' + "[" * 950
                                                  + "]" * 950 + "}]}", "nested deeper than any results file"),
+    "not UTF-8": (b'{"experiment": "\xff"}', "not a readable results file (UnicodeDecodeError"),
     "oversized": (None, "larger than any results file (at most 100 MB); not read"),
     "a FIFO": ("fifo", "a FIFO, not a results file"),
 }
@@ -356,8 +357,8 @@ BAD_RESULTS = {  # what seeds.json becomes: what the one line says
 
 @pytest.mark.parametrize("content, message", BAD_RESULTS.values(), ids=BAD_RESULTS)
 @pytest.mark.parametrize("script", ["visualize.py", "make_gifs.py"])
-def test_a_results_file_too_deep_too_large_or_a_fifo_is_one_line_and_nothing_drawn(content, message, script,
-                                                                                    monkeypatch, tmp_path):
+def test_a_results_file_too_deep_too_large_not_utf8_or_a_fifo_is_one_line_and_nothing_drawn(
+        content, message, script, monkeypatch, tmp_path):
     folder = tmp_path / "ghost_logit"
     tiny_results(monkeypatch, folder)
     results = folder / "seeds.json"
@@ -366,6 +367,8 @@ def test_a_results_file_too_deep_too_large_or_a_fifo_is_one_line_and_nothing_dra
     elif content == "fifo":
         results.unlink()
         os.mkfifo(results)
+    elif isinstance(content, bytes):
+        results.write_bytes(content)
     else:
         results.write_text(content)
     line = one_line_error(draw(script, folder))
