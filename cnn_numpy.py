@@ -39,7 +39,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from mlp_numpy import MLP, dropout_mask
+from mlp_numpy import MLP, dropout_mask, relu_dropout_backward
 
 # The seed report's network (MSML640): two 3x3 convolutions of 32 and 64 filters, each with a ReLU and a
 # 2x2 max-pool, a 128-unit fully connected layer, then the output layer (10 classes + 3 ghost logits).
@@ -214,7 +214,6 @@ class CNN(MLP):
     def _backward(self, dlogits, input_grad):
         buf = self._gradient_buffers_for(self._n)
         delta = self._flushed(dlogits)
-        keep_scale = self.dtype.type(self._keep_scale)
         n_convs = len(self.convs)
         flattened = buf["convs"][-1]["out"].reshape(self._n, -1) if n_convs else self._input
         below = [flattened] + buf["fc"][:-1]  # each fully connected layer's input
@@ -225,10 +224,8 @@ class CNN(MLP):
                 """This part's weight and bias gradients (returned) and input gradient (into d_below)."""
                 if not first or input_grad:
                     np.matmul(delta, W.T, out=d_below)
-                if layer > 0:
-                    np.multiply(d_below, np.greater(below, 0, out=mask), out=d_below)  # the ReLU below
-                    if keep_scale != 1.0:  # and its dropout: a dropped unit is 0, a kept one was scaled up
-                        d_below *= keep_scale
+                if layer > 0:  # the ReLU and dropout below
+                    relu_dropout_backward(d_below, below, mask, self._keep_scale)
                 return below.T @ delta, delta.sum(axis=0)
 
             mask = buf["fc_masks"][layer - 1] if layer > 0 else None
@@ -247,9 +244,7 @@ class CNN(MLP):
 
             def back(delta, out, mask, argmax, dz, dz_image, patches, d_padded, d_input):
                 """This part's weight and bias gradients (returned) and input gradient (into d_padded)."""
-                np.multiply(delta, np.greater(out, 0, out=mask), out=delta)  # the ReLU
-                if keep_scale != 1.0:  # and the dropout after it
-                    delta *= keep_scale
+                relu_dropout_backward(delta, out, mask, self._keep_scale)
                 dz = max_pool_backward(delta, argmax, out=dz) if p > 1 else delta
                 if input_gradient:
                     if p > 1:

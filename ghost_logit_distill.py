@@ -130,10 +130,14 @@ PARSER.add_argument("--share", default="all", metavar="LAYERS",
 PARSER.add_eval_on()
 
 
+def hidden_layer_names(n_convs, n_dense):
+    """conv1, conv2, ... then fc1, fc2, ...: the hidden layers in the order they compute."""
+    return tuple(f"conv{i + 1}" for i in range(n_convs)) + tuple(f"fc{i + 1}" for i in range(n_dense))
+
+
 def layer_names(arch, conv_blocks=2):
-    """The layers --share can name, in the order they compute: the hidden layers, then the heads."""
-    hidden = ("fc1", "fc2") if arch == "mlp" else tuple(f"conv{i + 1}" for i in range(conv_blocks)) + ("fc1",)
-    return hidden + HEADS
+    """The layers --share can name: the hidden layers (an MLP's two, a CNN's blocks and one), then the heads."""
+    return hidden_layer_names(*((0, 2) if arch == "mlp" else (conv_blocks, 1))) + HEADS
 
 
 def shared_layers(spec, arch="mlp", teacher_arch=None, conv_blocks=2):
@@ -334,10 +338,9 @@ def network(arch, hidden, n_outputs, seed=None, init="he", init_params=None, con
 
 
 def layer_views(net, n_classes):
-    """{layer of layer_names: [its weights, its biases]} as views into ``net.params``; the hidden layers are named
-    conv1, conv2, ... then fc1, fc2, ... in the order they compute."""
+    """{layer of layer_names: [its weights, its biases]} as views into ``net.params``."""
     n_convs = len(getattr(net, "convs", ()))
-    names = [f"conv{i + 1}" for i in range(n_convs)] + [f"fc{i + 1}" for i in range(len(net.W) - 1 - n_convs)]
+    names = hidden_layer_names(n_convs, len(net.W) - 1 - n_convs)
     views = {name: [W, b] for name, W, b in zip(names, net.W[:-1], net.b[:-1])}
     views["class"] = [net.W[-1][:, :n_classes], net.b[-1][:n_classes]]
     views["ghost"] = [net.W[-1][:, n_classes:], net.b[-1][n_classes:]]

@@ -161,14 +161,7 @@ class MLP:
                 return np.matmul(delta, self.W[0].T, out=buf["dx"])
             d_below = buf["deltas"][layer - 1]
             np.matmul(delta, self.W[layer].T, out=d_below)
-            mask = buf["masks"][layer - 1]
-            # ReLU'(z) = 1 where the activation is positive; a unit that dropout
-            # zeroed has activation 0 too, and a kept one was scaled up.
-            np.greater(below, 0, out=mask)
-            np.multiply(d_below, mask, out=d_below)
-            if self._keep_scale != 1.0:
-                d_below *= self.dtype.type(self._keep_scale)
-            delta = d_below
+            delta = relu_dropout_backward(d_below, below, buf["masks"][layer - 1], self._keep_scale)
 
     def _flushed(self, dlogits):
         """dL/dlogits in the model's dtype with values under FLUSH_BELOW set to 0.  A confident softmax
@@ -190,6 +183,16 @@ class MLP:
         """Fraction of examples whose argmax over the first ``n_classes`` logits is the label."""
         logits = self.predict_logits(x)[:, :n_classes]
         return float(np.mean(logits.argmax(axis=1) == labels))
+
+
+def relu_dropout_backward(delta, activation, mask, keep_scale):
+    """dL/d(pre-activation) in place of ``delta`` = dL/d(activation) of a ReLU followed by inverted dropout:
+    ReLU'(z) = 1 where the activation is positive; a unit that dropout zeroed has activation 0 too, and a
+    kept one was scaled up by ``keep_scale`` = 1/(1 - p).  ``mask`` is a bool buffer of ``delta``'s shape."""
+    np.multiply(delta, np.greater(activation, 0, out=mask), out=delta)
+    if keep_scale != 1.0:
+        delta *= delta.dtype.type(keep_scale)
+    return delta
 
 
 def dropout_mask(shape, p, rng, dtype=np.float32):
