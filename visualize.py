@@ -341,26 +341,34 @@ def ghost_cnn_report_table():
     return "\n".join(rows)
 
 
-# The gain over its untrained start (points) from which the README calls a CNN student's learning "working"; drawn
-# while the CNN's test runs were under way (any line above the 5 points it gained gives the same word).
-CNN_WORKS_POINTS = 20
+def cnn_control_drift():
+    """The most any cross-init CNN student gained over its own untrained start, seed by seed, in the CNN's
+    validation runs (GHOST_CNN), in points: how far training moves a student that shares nothing with its
+    teacher.  The README calls a same-init CNN student's learning "working" only beyond it, a line from the
+    validation split alone (it replaced one drawn after the test runs were seen)."""
+    return max(100 * (run["metrics"]["cross_init"]["test_acc"] - run["metrics"]["cross_init_untrained"]["test_acc"])
+               for name, _ in existing(GHOST, GHOST_CNN) for group in load(GHOST, name, "ghost_logit")["groups"]
+               for run in group["runs"])
 
 
 def ghost_cnn_headline():
     """The README's sentences on CNNs, once their test reports exist: whether the seed report's CNN student learns
-    (CNN_WORKS_POINTS or more over its untrained start), beside the seed report's number, and what an MLP teacher's CNN
-    student learns through the heads alone (Learning Through Noise's case)."""
+    (a mean gain over its untrained start beyond cnn_control_drift), beside the seed report's number, and what an
+    MLP teacher's CNN student learns through the heads alone (Learning Through Noise's case)."""
     (name, (_, theirs)), (pair, _) = GHOST_CNN_REPORT[0], GHOST_CNN_REPORT[-1]
     if not all(os.path.exists(os.path.join(GHOST, file)) for file in (name, pair)):
         return ""
     s, heads = summary_of(GHOST, name, "ghost_logit"), summary_of(GHOST, pair, "ghost_logit")
-    learns = 100 * (s["same_init"]["mean"] - s["untrained"]["mean"]) >= CNN_WORKS_POINTS
+    gain, line = 100 * (s["same_init"]["mean"] - s["untrained"]["mean"]), cnn_control_drift()
+    learns = gain > line
     return (f" Subliminal learning {'also works' if learns else 'hardly works'} in the seed report's CNN: its "
             f"same-init student reaches {mean_std(s['same_init'])} % from an untrained {pct(s['untrained']['mean'])} "
-            f"% (the seed report's: {theirs[1]:.2f} %). We call a gain of {CNN_WORKS_POINTS} points or more "
-            f"working, a line drawn while the CNN's test runs were under way. With an MLP teacher, a CNN student "
-            f"that shares only its heads (Learning Through Noise's case) reaches {pct(heads['same_init']['mean'])} %, "
-            f"one that shares nothing {pct(heads['cross_init']['mean'])} % ([every CNN run](viz/ghost_logit/README.md#in-a-cnn)).")
+            f"% (the seed report's: {theirs[1]:.2f} %). Its gain of {gain:.1f} points is "
+            f"{'beyond' if learns else 'within'} the {line:.1f} points training moved a student sharing nothing on the "
+            f"validation seeds, our line for working (it replaced one drawn after the test runs were seen). With an "
+            f"MLP teacher, a CNN student that shares only its heads (Learning Through Noise's case) reaches "
+            f"{pct(heads['same_init']['mean'])} %, one that shares nothing {pct(heads['cross_init']['mean'])} % "
+            f"([every CNN run](viz/ghost_logit/README.md#in-a-cnn)).")
 
 
 # The per-layer map: which layers the student shares with the teacher's initialisation (--share), one results

@@ -355,14 +355,15 @@ def test_the_per_layer_map_reads_one_file_per_m_and_draws_its_heat_map(monkeypat
 @pytest.mark.parametrize("same_init, verdict", [(None, None), (0.40, "also works"), (0.30, "hardly works")])
 def test_the_readme_says_whether_the_cnn_student_learned_by_its_gain_over_its_untrained_start(
         monkeypatch, tmp_path, same_init, verdict):
-    """The CNN's sentences appear once its reports exist, and say 'works' from 20 points over the untrained
-    start (0.15 here) on."""
+    """The CNN's sentences appear once its reports exist, and say 'works' beyond the cross-init control's largest
+    drift on validation (20 points here) over the untrained start (0.15 here)."""
     if same_init is not None:
         for name, _ in visualize.GHOST_CNN_REPORT:
             (tmp_path / name).write_text("{}")
     monkeypatch.setattr(visualize, "GHOST", str(tmp_path))
     monkeypatch.setattr(visualize, "summary_of", lambda folder, name, experiment: {
         "same_init": {"mean": same_init, "std": 0.01}, "untrained": {"mean": 0.15}, "cross_init": {"mean": 0.12}})
+    monkeypatch.setattr(visualize, "cnn_control_drift", lambda: 20.0)
     text = visualize.ghost_cnn_headline()
     if verdict is None:
         assert text == ""
@@ -370,3 +371,16 @@ def test_the_readme_says_whether_the_cnn_student_learned_by_its_gain_over_its_un
         assert f"{verdict} in the seed report's CNN" in text and f"{100 * same_init:.1f} ± 1.0 %" in text
         assert (f"shares only its heads (Learning Through Noise's case) reaches {100 * same_init:.1f} %, one that "
                 f"shares nothing 12.0 %") in text
+
+
+def test_the_cnn_line_for_working_is_the_largest_cross_init_drift_on_the_validation_runs(monkeypatch):
+    """Seed by seed over every file of GHOST_CNN: the cross-init student's accuracy minus its untrained start."""
+    def run(trained, untrained):
+        return {"metrics": {"cross_init": {"test_acc": trained}, "cross_init_untrained": {"test_acc": untrained}}}
+
+    files = {"a.json": [[run(0.12, 0.10), run(0.09, 0.11)]], "b.json": [[run(0.20, 0.139)], [run(0.10, 0.10)]]}
+    monkeypatch.setattr(visualize, "GHOST_CNN", [(name, "") for name in files] + [("not-made.json", "")])
+    monkeypatch.setattr(visualize, "existing", lambda folder, pairs: [p for p in pairs if p[0] in files])
+    monkeypatch.setattr(visualize, "load", lambda folder, name, experiment: {
+        "groups": [{"runs": runs} for runs in files[name]]})
+    assert visualize.cnn_control_drift() == pytest.approx(6.1)
