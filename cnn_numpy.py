@@ -41,9 +41,15 @@ import numpy as np
 
 from mlp_numpy import MLP, dropout_mask, relu_dropout_backward
 
+def doubling_blocks(n, filters=32):
+    """``n`` blocks of a 3x3 convolution and a 2x2 max-pool, the filters doubling from ``filters`` (32, 64, 128,
+    ...): the seed report's text describes two, its code has three."""
+    return tuple(layer for i in range(n) for layer in (f"conv{filters * 2 ** i}", "pool2"))
+
+
 # The seed report's network (MSML640): two 3x3 convolutions of 32 and 64 filters, each with a ReLU and a
 # 2x2 max-pool, a 128-unit fully connected layer, then the output layer (10 classes + 3 ghost logits).
-SEED_REPORT_LAYERS = ("conv32", "pool2", "conv64", "pool2", "fc128")
+SEED_REPORT_LAYERS = doubling_blocks(2) + ("fc128",)
 LAYER_SPEC = re.compile(r"(conv|pool|fc)([1-9][0-9]*)$")
 
 

@@ -26,7 +26,7 @@ import time
 import numpy as np
 
 import runs
-from cnn_numpy import CNN
+from cnn_numpy import CNN, doubling_blocks
 from mlp_numpy import (MLP, Adam, affine, confusion_matrix, cross_entropy, distillation_loss, minibatches,
                        mse_loss, softmax, standardized_mse_loss)
 from mnist_data import PIXELS, Dataset, load_mnist
@@ -58,7 +58,6 @@ TASKS = {"digits": list(range(10)), "binary01": [0, 1]}
 # blocks of a 3x3 convolution (32 filters, doubling each block: 32, 64, 128), a ReLU and a 2x2 max-pool, then one
 # hidden layer of --hidden units.
 ARCHS = ("mlp", "cnn")
-CNN_FILTERS = 32
 # What a student can take from the teacher's initialisation, layer by layer (weights and biases together): each
 # hidden layer (fc1, fc2 in an MLP; conv1, conv2, ..., fc1 in a CNN), the output units of the classes (the class
 # head) and those of the ghost logits (the ghost head).  Named conditions, for either network:
@@ -332,8 +331,8 @@ def network(arch, hidden, n_outputs, seed=None, init="he", init_params=None, con
     """An MLP or a CNN (``conv_blocks`` blocks and one hidden layer) of ``hidden`` units and ``n_outputs`` logits:
     He or uniform weights from ``seed``, or a copy of ``init_params``."""
     if arch == "cnn":
-        convs = tuple(layer for i in range(conv_blocks) for layer in (f"conv{CNN_FILTERS * 2 ** i}", "pool2"))
-        return CNN(convs + (f"fc{hidden}",), n_outputs, seed=seed, init_params=init_params, init=init)
+        return CNN(doubling_blocks(conv_blocks) + (f"fc{hidden}",), n_outputs, seed=seed, init_params=init_params,
+                   init=init)
     return MLP([PIXELS, hidden, hidden, n_outputs], seed=seed, init_params=init_params, init=init)
 
 
